@@ -1,0 +1,319 @@
+//! A CloudTrail record as a borrowed view: the core fields typed, the rest as raw JSON.
+//!
+//! Parsing a CloudTrail record into a generic JSON tree costs 5–10× more than extracting the
+//! fifteen fields that detections and findings use most. So a [`CloudTrailRecord`] holds those
+//! fields typed (borrowed from the input where the JSON has no escapes) plus the record's raw
+//! text, from which any other field is read on demand by dotted path ([`CloudTrailRecord::get`]).
+//! Unknown fields are skipped, never rejected: minor `eventVersion`s only add fields.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use crate::json::{get_path, reborrow, LenientBool, LenientStr};
+use crate::time::{parse_timestamp, EpochMillis};
+use crate::RecordError;
+
+type S<'a> = Option<Cow<'a, str>>;
+
+#[derive(Deserialize)]
+struct RawRecord<'a> {
+    #[serde(rename = "eventVersion", borrow, default)]
+    event_version: Option<LenientStr<'a>>,
+    #[serde(rename = "eventTime", borrow, default)]
+    event_time: S<'a>,
+    #[serde(rename = "@timestamp", borrow, default)]
+    logstash_time: S<'a>,
+    #[serde(rename = "eventSource", borrow, default)]
+    event_source: S<'a>,
+    #[serde(rename = "eventName", borrow, default)]
+    event_name: S<'a>,
+    #[serde(rename = "awsRegion", borrow, default)]
+    aws_region: S<'a>,
+    #[serde(rename = "sourceIPAddress", borrow, default)]
+    source_ip: S<'a>,
+    #[serde(rename = "userAgent", borrow, default)]
+    user_agent: S<'a>,
+    #[serde(rename = "errorCode", borrow, default)]
+    error_code: S<'a>,
+    #[serde(rename = "errorMessage", borrow, default)]
+    error_message: S<'a>,
+    #[serde(rename = "eventID", borrow, default)]
+    event_id: S<'a>,
+    #[serde(rename = "eventType", borrow, default)]
+    event_type: S<'a>,
+    #[serde(rename = "recipientAccountId", borrow, default)]
+    recipient_account_id: Option<LenientStr<'a>>,
+    #[serde(rename = "readOnly", default)]
+    read_only: Option<LenientBool>,
+    #[serde(rename = "userIdentity", borrow, default)]
+    user_identity: Option<RawIdentity<'a>>,
+    #[serde(rename = "detail-type", borrow, default)]
+    detail_type: S<'a>,
+    #[serde(borrow, default)]
+    detail: Option<sonic_rs::LazyValue<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawIdentity<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: S<'a>,
+    #[serde(rename = "principalId", borrow, default)]
+    principal_id: S<'a>,
+    #[serde(borrow, default)]
+    arn: S<'a>,
+    #[serde(rename = "accountId", borrow, default)]
+    account_id: Option<LenientStr<'a>>,
+    #[serde(rename = "accessKeyId", borrow, default)]
+    access_key_id: S<'a>,
+    #[serde(rename = "userName", borrow, default)]
+    user_name: S<'a>,
+    #[serde(rename = "invokedBy", borrow, default)]
+    invoked_by: S<'a>,
+    #[serde(rename = "sessionContext", borrow, default)]
+    session_context: Option<RawSessionContext<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawSessionContext<'a> {
+    #[serde(rename = "sessionIssuer", borrow, default)]
+    session_issuer: Option<RawIssuer<'a>>,
+    #[serde(default)]
+    attributes: Option<RawAttributes>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawIssuer<'a> {
+    #[serde(borrow, default)]
+    arn: S<'a>,
+    #[serde(rename = "userName", borrow, default)]
+    user_name: S<'a>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawAttributes {
+    #[serde(rename = "mfaAuthenticated", default)]
+    mfa_authenticated: Option<LenientBool>,
+}
+
+/// Who made the call (`userIdentity`), reduced to the members findings name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity<'a> {
+    /// `userIdentity.type`: `Root`, `IAMUser`, `AssumedRole`, `AWSService`, … (an open set).
+    pub kind: S<'a>,
+    /// `userIdentity.principalId`.
+    pub principal_id: S<'a>,
+    /// `userIdentity.arn`.
+    pub arn: S<'a>,
+    /// `userIdentity.accountId`.
+    pub account_id: S<'a>,
+    /// `userIdentity.accessKeyId` (`AKIA…` long-term, `ASIA…` temporary); `None` when empty.
+    pub access_key_id: S<'a>,
+    /// `userIdentity.userName`.
+    pub user_name: S<'a>,
+    /// `userIdentity.invokedBy` (a service acting for the principal).
+    pub invoked_by: S<'a>,
+    /// `userIdentity.sessionContext.sessionIssuer.arn` (the role behind an assumed-role session).
+    pub session_issuer_arn: S<'a>,
+    /// `userIdentity.sessionContext.sessionIssuer.userName`.
+    pub session_issuer_name: S<'a>,
+    /// `userIdentity.sessionContext.attributes.mfaAuthenticated` (a string in the log).
+    pub mfa_authenticated: Option<bool>,
+}
+
+/// One CloudTrail event.
+#[derive(Debug, Clone)]
+pub struct CloudTrailRecord<'a> {
+    /// The record's JSON text (the EventBridge `detail` when the input was an envelope).
+    pub raw: &'a str,
+    /// `eventTime` (or Logstash's `@timestamp` when an export dropped it), in epoch milliseconds.
+    pub time: EpochMillis,
+    /// `eventVersion`.
+    pub event_version: S<'a>,
+    /// `eventSource`, e.g. `iam.amazonaws.com`.
+    pub event_source: S<'a>,
+    /// `eventName`, the API action.
+    pub event_name: Cow<'a, str>,
+    /// `awsRegion`.
+    pub aws_region: S<'a>,
+    /// `sourceIPAddress`: an IP address, a service name such as `ec2.amazonaws.com`, or
+    /// `AWS Internal`. See [`CloudTrailRecord::source_ip_addr`].
+    pub source_ip: S<'a>,
+    /// `userAgent`.
+    pub user_agent: S<'a>,
+    /// `errorCode` (present only on failed calls).
+    pub error_code: S<'a>,
+    /// `errorMessage`.
+    pub error_message: S<'a>,
+    /// `eventID`.
+    pub event_id: S<'a>,
+    /// `eventType`.
+    pub event_type: S<'a>,
+    /// `recipientAccountId`.
+    pub recipient_account_id: S<'a>,
+    /// `readOnly`.
+    pub read_only: Option<bool>,
+    /// `userIdentity` (absent on Insights events).
+    pub identity: Identity<'a>,
+}
+
+fn non_empty(s: S<'_>) -> S<'_> {
+    s.filter(|v| !v.is_empty())
+}
+
+impl<'a> CloudTrailRecord<'a> {
+    /// Parses one record from its JSON text (an object), validating it as JSON on the way.
+    ///
+    /// An EventBridge envelope (`detail-type` + `detail`) is unwrapped to its `detail`.
+    ///
+    /// ```
+    /// use trailhound_model::CloudTrailRecord;
+    /// let r = CloudTrailRecord::parse(r#"{"eventVersion":"1.08","eventTime":"2023-07-10T12:11:15Z",
+    ///   "eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","awsRegion":"us-east-1",
+    ///   "sourceIPAddress":"203.0.113.9","requestParameters":{"name":"main"},
+    ///   "userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice",
+    ///   "accessKeyId":"AKIAEXAMPLE","accountId":"111122223333"}}"#).unwrap();
+    /// assert_eq!(r.event_name, "StopLogging");
+    /// assert_eq!(r.identity.access_key_id.as_deref(), Some("AKIAEXAMPLE"));
+    /// assert_eq!(r.get_str("requestParameters.name").as_deref(), Some("main"));
+    /// assert!(r.source_ip_addr().is_some());
+    /// ```
+    pub fn parse(raw: &'a str) -> Result<Self, RecordError> {
+        let rec: RawRecord<'a> =
+            sonic_rs::from_str(raw).map_err(|e| RecordError::Json(e.to_string()))?;
+        if rec.detail_type.is_some() {
+            if let Some(detail) = rec.detail {
+                let inner = reborrow(raw, detail.as_raw_str()).ok_or(RecordError::Shape(
+                    "EventBridge detail is not an object in the record",
+                ))?;
+                if !inner.starts_with('{') {
+                    return Err(RecordError::Shape("EventBridge detail is not an object"));
+                }
+                return Self::parse(inner);
+            }
+        }
+        let time_text = rec
+            .event_time
+            .as_deref()
+            .or(rec.logstash_time.as_deref())
+            .ok_or(RecordError::Missing("eventTime"))?;
+        let time = parse_timestamp(time_text).ok_or_else(|| RecordError::BadTime(time_text.to_owned()))?;
+        let event_name = rec.event_name.ok_or(RecordError::Missing("eventName"))?;
+        let id = rec.user_identity.unwrap_or_default();
+        let (issuer, attrs) = match id.session_context {
+            Some(c) => (c.session_issuer.unwrap_or_default(), c.attributes.unwrap_or_default()),
+            None => (RawIssuer::default(), RawAttributes::default()),
+        };
+        Ok(CloudTrailRecord {
+            raw,
+            time,
+            event_version: rec.event_version.map(|v| v.0),
+            event_source: rec.event_source,
+            event_name,
+            aws_region: rec.aws_region,
+            source_ip: non_empty(rec.source_ip),
+            user_agent: rec.user_agent,
+            error_code: non_empty(rec.error_code),
+            error_message: rec.error_message,
+            event_id: rec.event_id,
+            event_type: rec.event_type,
+            recipient_account_id: rec.recipient_account_id.map(|v| v.0),
+            read_only: rec.read_only.map(|b| b.0),
+            identity: Identity {
+                kind: id.kind,
+                principal_id: id.principal_id,
+                arn: non_empty(id.arn),
+                account_id: id.account_id.map(|v| v.0),
+                access_key_id: non_empty(id.access_key_id),
+                user_name: id.user_name,
+                invoked_by: id.invoked_by,
+                session_issuer_arn: non_empty(issuer.arn),
+                session_issuer_name: issuer.user_name,
+                mfa_authenticated: attrs.mfa_authenticated.map(|b| b.0),
+            },
+        })
+    }
+
+    /// The account the event belongs to: `recipientAccountId`, else the caller's account.
+    pub fn account(&self) -> Option<&str> {
+        self.recipient_account_id
+            .as_deref()
+            .or(self.identity.account_id.as_deref())
+    }
+
+    /// `sourceIPAddress` as an address, or `None` when it is a service name or `AWS Internal`.
+    pub fn source_ip_addr(&self) -> Option<std::net::IpAddr> {
+        self.source_ip.as_deref()?.parse().ok()
+    }
+
+    /// The raw JSON text at a dotted path (`requestParameters.bucketName`), `None` when absent
+    /// or `null`.
+    pub fn get(&self, path: &str) -> Option<&'a str> {
+        get_path(self.raw, path)
+    }
+
+    /// The value at a dotted path as text: strings unescaped, numbers and booleans as written.
+    /// Objects and arrays come back as their JSON text.
+    pub fn get_str(&self, path: &str) -> Option<Cow<'a, str>> {
+        crate::json::leaf_text(self.get(path)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","principalId":"AROA:i-0abc","arn":"arn:aws:sts::111122223333:assumed-role/web/i-0abc","accountId":"111122223333","accessKeyId":"ASIAEXAMPLE","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111122223333:role/web","userName":"web"},"webIdFederationData":{},"attributes":{"creationDate":"2023-07-19T21:11:57Z","mfaAuthenticated":"false"},"ec2RoleDelivery":"2.0"}},"eventTime":"2023-07-19T21:17:28Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","sourceIPAddress":"ec2.amazonaws.com","userAgent":"aws-cli\/2.0","requestParameters":null,"responseElements":null,"eventID":"e1","readOnly":"true","eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","resources":[{"ARN":"arn:aws:s3:::b","accountId":"111122223333","type":"AWS::S3::Bucket"}],"brandNewField":{"x":[1,2,3]}}"#;
+
+    #[test]
+    fn extracts_core_fields_and_handles_traps() {
+        let r = CloudTrailRecord::parse(FULL).unwrap();
+        assert_eq!(r.time, 1_689_801_448_000);
+        assert_eq!(r.event_source.as_deref(), Some("s3.amazonaws.com"));
+        assert_eq!(r.identity.kind.as_deref(), Some("AssumedRole"));
+        assert_eq!(r.identity.session_issuer_arn.as_deref(), Some("arn:aws:iam::111122223333:role/web"));
+        assert_eq!(r.identity.mfa_authenticated, Some(false));
+        assert_eq!(r.read_only, Some(true));
+        assert_eq!(r.user_agent.as_deref(), Some("aws-cli/2.0"), "escaped slash is unescaped");
+        assert_eq!(r.source_ip_addr(), None, "service name is not an address");
+        assert!(r.get("requestParameters").is_none(), "null reads as absent");
+        assert_eq!(r.get_str("resources.0.ARN").as_deref(), Some("arn:aws:s3:::b"));
+        assert_eq!(r.get_str("brandNewField.x").as_deref(), Some("[1,2,3]"));
+        assert_eq!(r.account(), Some("111122223333"));
+    }
+
+    #[test]
+    fn unwraps_eventbridge_envelope() {
+        let env = format!(
+            r#"{{"version":"0","id":"x","detail-type":"AWS API Call via CloudTrail","source":"aws.s3","detail":{FULL}}}"#
+        );
+        let r = CloudTrailRecord::parse(&env).unwrap();
+        assert_eq!(r.event_name, "ListBuckets");
+        assert_eq!(r.raw, FULL);
+    }
+
+    #[test]
+    fn logstash_timestamp_is_a_fallback() {
+        let r = CloudTrailRecord::parse(r#"{"@timestamp":"2020-09-14T01:19:40.123Z","eventName":"GetObject"}"#).unwrap();
+        assert_eq!(r.time % 1000, 123);
+    }
+
+    #[test]
+    fn rejects_broken_records_with_a_reason() {
+        assert!(matches!(CloudTrailRecord::parse(r#"{"eventName":"X"}"#), Err(RecordError::Missing("eventTime"))));
+        assert!(matches!(
+            CloudTrailRecord::parse(r#"{"eventTime":"2020-01-01T00:00:00Z"}"#),
+            Err(RecordError::Missing("eventName"))
+        ));
+        assert!(matches!(
+            CloudTrailRecord::parse(r#"{"eventTime":"soon","eventName":"X"}"#),
+            Err(RecordError::BadTime(_))
+        ));
+        assert!(matches!(CloudTrailRecord::parse(r#"{"eventTime":"#), Err(RecordError::Json(_))));
+        assert!(matches!(CloudTrailRecord::parse(r#"[1,2]"#), Err(RecordError::Json(_))));
+        assert!(matches!(
+            CloudTrailRecord::parse(r#"{"eventTime":"2020-01-01T00:00:00Z","eventName":7}"#),
+            Err(RecordError::Json(_))
+        ));
+    }
+}

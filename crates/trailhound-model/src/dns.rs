@@ -1,0 +1,228 @@
+//! Route 53 Resolver (VPC DNS) query-log records.
+//!
+//! Resolver logs are JSON lines with a few traps this view absorbs: `srcport` is a string,
+//! `query_name` ends with a dot, `answers` members have capitalised keys, `srcids` may be `{}`.
+//! Like [`crate::CloudTrailRecord`], the core fields are typed and borrowed and the rest is read
+//! from the raw line by dotted path (`answers.Rdata` walks into the array; see [`DnsRecord::values`]).
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use crate::json::{get_path, leaf_text, LenientStr};
+use crate::time::{parse_timestamp, EpochMillis};
+use crate::RecordError;
+
+type S<'a> = Option<Cow<'a, str>>;
+
+#[derive(Deserialize)]
+struct RawDns<'a> {
+    #[serde(borrow, default)]
+    version: Option<LenientStr<'a>>,
+    #[serde(borrow, default)]
+    account_id: Option<LenientStr<'a>>,
+    #[serde(borrow, default)]
+    region: S<'a>,
+    #[serde(borrow, default)]
+    vpc_id: S<'a>,
+    #[serde(borrow, default)]
+    query_timestamp: S<'a>,
+    #[serde(borrow, default)]
+    query_name: S<'a>,
+    #[serde(borrow, default)]
+    query_type: S<'a>,
+    #[serde(borrow, default)]
+    rcode: S<'a>,
+    #[serde(borrow, default)]
+    srcaddr: S<'a>,
+    #[serde(borrow, default)]
+    srcport: Option<LenientStr<'a>>,
+    #[serde(borrow, default)]
+    transport: S<'a>,
+    #[serde(borrow, default)]
+    srcids: Option<RawSrcIds<'a>>,
+    #[serde(borrow, default)]
+    firewall_rule_action: S<'a>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawSrcIds<'a> {
+    #[serde(borrow, default)]
+    instance: S<'a>,
+    #[serde(borrow, default)]
+    resolver_endpoint: S<'a>,
+}
+
+/// One resolver query.
+#[derive(Debug, Clone)]
+pub struct DnsRecord<'a> {
+    /// The record's JSON text.
+    pub raw: &'a str,
+    /// `query_timestamp` in epoch milliseconds.
+    pub time: EpochMillis,
+    /// `version` (`"1.100000"`).
+    pub version: S<'a>,
+    /// `account_id`.
+    pub account_id: S<'a>,
+    /// `region`.
+    pub region: S<'a>,
+    /// `vpc_id`.
+    pub vpc_id: S<'a>,
+    /// `query_name` as logged, trailing dot included. See [`DnsRecord::name`].
+    pub query_name: Cow<'a, str>,
+    /// `query_type` (`A`, `AAAA`, `TXT`, …).
+    pub query_type: S<'a>,
+    /// `rcode` (`NOERROR`, `NXDOMAIN`, …).
+    pub rcode: S<'a>,
+    /// `srcaddr`.
+    pub srcaddr: Option<std::net::IpAddr>,
+    /// `srcport` (written as a string in the log).
+    pub srcport: Option<u16>,
+    /// `transport` (`UDP`, `TCP`, …).
+    pub transport: S<'a>,
+    /// `srcids.instance`: the EC2 instance that asked.
+    pub instance: S<'a>,
+    /// `srcids.resolver_endpoint`: the inbound/outbound resolver endpoint.
+    pub resolver_endpoint: S<'a>,
+    /// `firewall_rule_action` (`ALERT`/`BLOCK`) when a DNS Firewall rule matched.
+    pub firewall_rule_action: S<'a>,
+}
+
+impl<'a> DnsRecord<'a> {
+    /// Parses one resolver log line (a JSON object).
+    ///
+    /// ```
+    /// use trailhound_model::DnsRecord;
+    /// let r = DnsRecord::parse(r#"{"version":"1.100000","account_id":"111122223333","region":"us-east-1",
+    ///   "vpc_id":"vpc-1","query_timestamp":"2021-02-04T17:51:55Z","query_name":"Example.COM.",
+    ///   "query_type":"A","query_class":"IN","rcode":"NOERROR",
+    ///   "answers":[{"Rdata":"93.184.216.34","Type":"A","Class":"IN"}],
+    ///   "srcaddr":"10.0.0.5","srcport":"56067","transport":"UDP","srcids":{"instance":"i-0abc"}}"#).unwrap();
+    /// assert_eq!(r.name(), "example.com");
+    /// assert_eq!(r.srcport, Some(56067));
+    /// assert_eq!(r.values("answers.Rdata"), vec!["93.184.216.34"]);
+    /// ```
+    pub fn parse(raw: &'a str) -> Result<Self, RecordError> {
+        let r: RawDns<'a> = sonic_rs::from_str(raw).map_err(|e| RecordError::Json(e.to_string()))?;
+        let ts = r.query_timestamp.ok_or(RecordError::Missing("query_timestamp"))?;
+        let time = parse_timestamp(&ts).ok_or_else(|| RecordError::BadTime(ts.to_string()))?;
+        let query_name = r.query_name.ok_or(RecordError::Missing("query_name"))?;
+        let srcport = match r.srcport {
+            None => None,
+            Some(p) if p.0.is_empty() || p.0 == "-" => None,
+            Some(p) => Some(p.0.parse::<u16>().map_err(|_| RecordError::BadValue {
+                field: "srcport",
+                value: p.0.chars().take(64).collect(),
+            })?),
+        };
+        let srcaddr = match r.srcaddr.as_deref() {
+            None | Some("" | "-") => None,
+            Some(a) => Some(a.parse().map_err(|_| RecordError::BadValue {
+                field: "srcaddr",
+                value: a.chars().take(64).collect(),
+            })?),
+        };
+        let ids = r.srcids.unwrap_or_default();
+        Ok(DnsRecord {
+            raw,
+            time,
+            version: r.version.map(|v| v.0),
+            account_id: r.account_id.map(|v| v.0),
+            region: r.region,
+            vpc_id: r.vpc_id,
+            query_name,
+            query_type: r.query_type,
+            rcode: r.rcode,
+            srcaddr,
+            srcport,
+            transport: r.transport,
+            instance: ids.instance,
+            resolver_endpoint: ids.resolver_endpoint,
+            firewall_rule_action: r.firewall_rule_action,
+        })
+    }
+
+    /// The queried name without its trailing dot, lower-cased (borrowed when already lower case).
+    pub fn name(&self) -> Cow<'_, str> {
+        let n = self.query_name.strip_suffix('.').unwrap_or(&self.query_name);
+        if n.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(n.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(n)
+        }
+    }
+
+    /// The raw JSON text at a dotted path, `None` when absent or `null`.
+    pub fn get(&self, path: &str) -> Option<&'a str> {
+        get_path(self.raw, path)
+    }
+
+    /// Every value at a dotted path, walking into arrays on the way: `answers.Rdata` gives each
+    /// answer's `Rdata`. The older flat `rdata` field is read the same way.
+    pub fn values(&self, path: &str) -> Vec<Cow<'a, str>> {
+        let mut out = Vec::new();
+        collect_values(self.raw, &path.split('.').collect::<Vec<_>>(), &mut out);
+        out
+    }
+}
+
+/// Collects every value at `path` under the JSON text `raw`, descending into arrays.
+pub fn collect_values<'a>(raw: &'a str, path: &[&str], out: &mut Vec<Cow<'a, str>>) {
+    let raw = raw.trim_start();
+    if raw.starts_with('[') {
+        for v in sonic_rs::to_array_iter(raw).flatten() {
+            if let Some(inner) = crate::json::reborrow(raw, v.as_raw_str()) {
+                collect_values(inner, path, out);
+            }
+        }
+        return;
+    }
+    let Some((head, rest)) = path.split_first() else {
+        if let Some(v) = leaf_text(raw) {
+            out.push(v);
+        }
+        return;
+    };
+    if !raw.starts_with('{') {
+        return;
+    }
+    if let Ok(v) = sonic_rs::get(raw, [*head]) {
+        if let Some(inner) = crate::json::reborrow(raw, v.as_raw_str()) {
+            collect_values(inner, rest, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traps_are_absorbed() {
+        let r = DnsRecord::parse(
+            r#"{"version":"1.100000","account_id":"1","query_timestamp":"2021-02-04T17:51:55.120Z","query_name":"a.B.c.","srcport":"53","srcaddr":"10.0.0.1","srcids":{},"answers":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.name(), "a.b.c");
+        assert_eq!(r.instance, None);
+        assert!(r.values("answers.Rdata").is_empty());
+        assert_eq!(r.time % 1000, 120);
+    }
+
+    #[test]
+    fn values_walk_arrays() {
+        let r = DnsRecord::parse(
+            r#"{"query_timestamp":"2021-02-04T17:51:55Z","query_name":"x.","answers":[{"Rdata":"1.1.1.1"},{"Rdata":"a\"b"},{"Type":"A"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.values("answers.Rdata"), vec!["1.1.1.1", "a\"b"]);
+    }
+
+    #[test]
+    fn bad_port_is_rejected() {
+        let e = DnsRecord::parse(r#"{"query_timestamp":"2021-02-04T17:51:55Z","query_name":"x.","srcport":"http"}"#)
+            .unwrap_err();
+        assert!(matches!(e, RecordError::BadValue { field: "srcport", .. }));
+        assert!(matches!(DnsRecord::parse(r#"{"query_name":"x."}"#), Err(RecordError::Missing("query_timestamp"))));
+    }
+}

@@ -1,0 +1,523 @@
+//! VPC Flow Log records: a header-driven column map and a splitter that never allocates per field.
+//!
+//! Flow logs are space-separated text whose column order is set by the flow log's format string.
+//! S3 delivery writes that format as a header line; the default version-2 format may come without
+//! one. A [`FlowSchema`] maps every known field (versions 2–11) to its column once per file, and
+//! [`FlowRecord::parse`] splits a line into column offsets in a reused buffer, then extracts the
+//! core fields (5-tuple, action, counts, times, interface, instance) typed. `-` means missing.
+
+use std::net::IpAddr;
+
+use crate::time::EpochMillis;
+use crate::RecordError;
+
+macro_rules! flow_fields {
+    ($($variant:ident => $name:literal,)*) => {
+        /// A field a VPC flow log format can contain (versions 2–11).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum FlowField { $(
+            #[doc = concat!("`", $name, "`")]
+            $variant,
+        )* }
+
+        impl FlowField {
+            /// Every known field, in declaration order.
+            pub const ALL: &'static [FlowField] = &[$(FlowField::$variant,)*];
+
+            /// The field's name as the header line writes it (`account-id`).
+            pub fn name(self) -> &'static str {
+                match self { $(FlowField::$variant => $name,)* }
+            }
+
+            /// Looks a field up by its header name; Parquet's `_` spelling is accepted too.
+            pub fn from_name(name: &str) -> Option<FlowField> {
+                let mut buf = [0u8; 40];
+                let b = name.as_bytes();
+                if b.len() > buf.len() { return None; }
+                for (d, s) in buf.iter_mut().zip(b) { *d = if *s == b'_' { b'-' } else { *s }; }
+                match &buf[..b.len()] { $(x if x == $name.as_bytes() => Some(FlowField::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+flow_fields! {
+    Version => "version",
+    AccountId => "account-id",
+    InterfaceId => "interface-id",
+    Srcaddr => "srcaddr",
+    Dstaddr => "dstaddr",
+    Srcport => "srcport",
+    Dstport => "dstport",
+    Protocol => "protocol",
+    Packets => "packets",
+    Bytes => "bytes",
+    Start => "start",
+    End => "end",
+    Action => "action",
+    LogStatus => "log-status",
+    VpcId => "vpc-id",
+    SubnetId => "subnet-id",
+    InstanceId => "instance-id",
+    TcpFlags => "tcp-flags",
+    Type => "type",
+    PktSrcaddr => "pkt-srcaddr",
+    PktDstaddr => "pkt-dstaddr",
+    Region => "region",
+    AzId => "az-id",
+    SublocationType => "sublocation-type",
+    SublocationId => "sublocation-id",
+    PktSrcAwsService => "pkt-src-aws-service",
+    PktDstAwsService => "pkt-dst-aws-service",
+    FlowDirection => "flow-direction",
+    TrafficPath => "traffic-path",
+    EcsClusterArn => "ecs-cluster-arn",
+    EcsClusterName => "ecs-cluster-name",
+    EcsContainerInstanceArn => "ecs-container-instance-arn",
+    EcsContainerInstanceId => "ecs-container-instance-id",
+    EcsContainerId => "ecs-container-id",
+    EcsSecondContainerId => "ecs-second-container-id",
+    EcsServiceName => "ecs-service-name",
+    EcsTaskDefinitionArn => "ecs-task-definition-arn",
+    EcsTaskArn => "ecs-task-arn",
+    EcsTaskId => "ecs-task-id",
+    RejectReason => "reject-reason",
+    ResourceId => "resource-id",
+    EncryptionStatus => "encryption-status",
+    InstanceTag => "instance-tag",
+    InstanceTag2 => "instance-tag-2",
+    InterfaceTag => "interface-tag",
+    InterfaceTag2 => "interface-tag-2",
+    AsgTag => "asg-tag",
+    AsgTag2 => "asg-tag-2",
+    InterfaceType => "interface-type",
+    NextHopInterfaceId => "next-hop-interface-id",
+    NextHopSubnetId => "next-hop-subnet-id",
+    NextHopAzId => "next-hop-az-id",
+    NextHopVpcId => "next-hop-vpc-id",
+    NextHopInterfaceType => "next-hop-interface-type",
+}
+
+/// The default (version 2) format, used when a file has no header line.
+pub const DEFAULT_V2: &[FlowField] = &[
+    FlowField::Version,
+    FlowField::AccountId,
+    FlowField::InterfaceId,
+    FlowField::Srcaddr,
+    FlowField::Dstaddr,
+    FlowField::Srcport,
+    FlowField::Dstport,
+    FlowField::Protocol,
+    FlowField::Packets,
+    FlowField::Bytes,
+    FlowField::Start,
+    FlowField::End,
+    FlowField::Action,
+    FlowField::LogStatus,
+];
+
+const NONE: u16 = u16::MAX;
+
+/// The column layout of one flow-log file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowSchema {
+    columns: Vec<String>,
+    index: Vec<u16>,
+}
+
+impl FlowSchema {
+    /// The schema of the default v2 format.
+    pub fn default_v2() -> Self {
+        Self::from_names(DEFAULT_V2.iter().map(|f| f.name())).unwrap_or_else(|_| unreachable!())
+    }
+
+    /// Builds a schema from column names (hyphenated or with Parquet's underscores).
+    ///
+    /// Unknown names are kept as extra columns readable by name; an empty list or a repeated name
+    /// is an error.
+    pub fn from_names<'s>(names: impl IntoIterator<Item = &'s str>) -> Result<Self, RecordError> {
+        let mut columns = Vec::new();
+        let mut index = vec![NONE; FlowField::ALL.len()];
+        for (i, name) in names.into_iter().enumerate() {
+            let canon = name.replace('_', "-");
+            if columns.contains(&canon) {
+                return Err(RecordError::Shape("flow-log header repeats a field"));
+            }
+            if let Some(f) = FlowField::from_name(&canon) {
+                index[f as usize] = i as u16;
+            }
+            columns.push(canon);
+        }
+        if columns.is_empty() {
+            return Err(RecordError::Shape("flow-log header is empty"));
+        }
+        Ok(FlowSchema { columns, index })
+    }
+
+    /// Reads a header line. Returns `None` when the line is not a header (it holds data).
+    ///
+    /// A header is every token a flow-log field name (known ones, or lower-case hyphenated names
+    /// of fields newer than this build), with at least one known field among them.
+    ///
+    /// ```
+    /// use trailhound_model::flow::{FlowSchema, FlowField};
+    /// let s = FlowSchema::parse_header("version srcaddr dstaddr action log-status").unwrap();
+    /// assert_eq!(s.column(FlowField::Action), Some(3));
+    /// assert!(FlowSchema::parse_header("2 123456789012 eni-1 - - - - - - - 1 2 - NODATA").is_none());
+    /// ```
+    pub fn parse_header(line: &str) -> Option<Self> {
+        let line = line.trim_end_matches(['\r', '\n']);
+        let mut known = 0;
+        for tok in line.split(' ') {
+            if FlowField::from_name(tok).is_some() {
+                known += 1;
+            } else if !is_field_like(tok) {
+                return None;
+            }
+        }
+        if known == 0 {
+            return None;
+        }
+        Self::from_names(line.split(' ')).ok()
+    }
+
+    /// The column of a known field, if the format has it.
+    pub fn column(&self, f: FlowField) -> Option<usize> {
+        match self.index[f as usize] {
+            NONE => None,
+            i => Some(usize::from(i)),
+        }
+    }
+
+    /// The column of a field by name (`srcaddr`, `pkt-dst-aws-service`, `pkt_dst_aws_service`).
+    pub fn column_by_name(&self, name: &str) -> Option<usize> {
+        match FlowField::from_name(name) {
+            Some(f) => self.column(f),
+            None => {
+                let canon = name.replace('_', "-");
+                self.columns.iter().position(|c| *c == canon)
+            }
+        }
+    }
+
+    /// Column names in file order (hyphenated).
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Always false: a schema has at least one column.
+    pub fn is_empty(&self) -> bool {
+        self.columns.is_empty()
+    }
+}
+
+fn is_field_like(tok: &str) -> bool {
+    let b = tok.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
+}
+
+/// `ACCEPT` or `REJECT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowAction {
+    /// Traffic the security groups and network ACLs allowed.
+    Accept,
+    /// Traffic they refused.
+    Reject,
+}
+
+/// The `log-status` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStatus {
+    /// Normal record.
+    Ok,
+    /// No traffic during the interval: counted, not matched.
+    NoData,
+    /// Records were dropped during the interval: counted, not matched.
+    SkipData,
+}
+
+/// One flow-log line, split and with its core fields typed.
+#[derive(Debug, Clone)]
+pub struct FlowRecord<'a> {
+    /// The line, without its end-of-line.
+    pub line: &'a str,
+    /// The file's column layout.
+    pub schema: &'a FlowSchema,
+    ends: &'a [u32],
+    /// `srcaddr`.
+    pub srcaddr: Option<IpAddr>,
+    /// `dstaddr`.
+    pub dstaddr: Option<IpAddr>,
+    /// `srcport`.
+    pub srcport: Option<u16>,
+    /// `dstport`.
+    pub dstport: Option<u16>,
+    /// `protocol` (IANA number: 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6).
+    pub protocol: Option<u8>,
+    /// `packets`.
+    pub packets: Option<u64>,
+    /// `bytes`.
+    pub bytes: Option<u64>,
+    /// `start`, Unix seconds.
+    pub start: Option<i64>,
+    /// `end`, Unix seconds.
+    pub end: Option<i64>,
+    /// `action`.
+    pub action: Option<FlowAction>,
+    /// `log-status`.
+    pub log_status: Option<LogStatus>,
+    /// `tcp-flags`.
+    pub tcp_flags: Option<u16>,
+}
+
+/// Parses an unsigned decimal; `None` for `-` and for anything else that is not all digits.
+#[inline]
+fn parse_u64(s: &[u8]) -> Result<Option<u64>, ()> {
+    if s == b"-" || s.is_empty() {
+        return Ok(None);
+    }
+    if s.len() > 19 {
+        return Err(());
+    }
+    let mut v = 0u64;
+    for &c in s {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(());
+        }
+        v = v * 10 + u64::from(d);
+    }
+    Ok(Some(v))
+}
+
+impl<'a> FlowRecord<'a> {
+    /// Splits `line` into `ends` (reused between calls; no allocation once warm) and extracts the
+    /// core fields.
+    ///
+    /// ```
+    /// use trailhound_model::flow::{FlowRecord, FlowSchema, FlowAction};
+    /// let schema = FlowSchema::default_v2();
+    /// let mut ends = Vec::new();
+    /// let r = FlowRecord::parse(
+    ///     "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK",
+    ///     &schema, &mut ends).unwrap();
+    /// assert_eq!(r.dstport, Some(22));
+    /// assert_eq!(r.action, Some(FlowAction::Accept));
+    /// assert_eq!(r.get("interface-id"), Some("eni-1235b8ca123456789"));
+    /// ```
+    pub fn parse(line: &'a str, schema: &'a FlowSchema, ends: &'a mut Vec<u32>) -> Result<Self, RecordError> {
+        let line = line.trim_end_matches(['\r', '\n']);
+        ends.clear();
+        for i in memchr::memchr_iter(b' ', line.as_bytes()) {
+            ends.push(i as u32);
+        }
+        ends.push(line.len() as u32);
+        if ends.len() != schema.len() {
+            return Err(RecordError::FieldCount { expected: schema.len(), found: ends.len() });
+        }
+        let ends: &'a [u32] = ends;
+        let mut r = FlowRecord {
+            line,
+            schema,
+            ends,
+            srcaddr: None,
+            dstaddr: None,
+            srcport: None,
+            dstport: None,
+            protocol: None,
+            packets: None,
+            bytes: None,
+            start: None,
+            end: None,
+            action: None,
+            log_status: None,
+            tcp_flags: None,
+        };
+        let num = |f: FlowField| -> Result<Option<u64>, RecordError> {
+            match r.raw(f) {
+                None => Ok(None),
+                Some(s) => parse_u64(s.as_bytes()).map_err(|()| RecordError::BadValue {
+                    field: f.name(),
+                    value: s.chars().take(64).collect(),
+                }),
+            }
+        };
+        let narrow = |f: FlowField, v: Option<u64>, max: u64| -> Result<Option<u64>, RecordError> {
+            match v {
+                Some(x) if x > max => Err(RecordError::BadValue { field: f.name(), value: x.to_string() }),
+                other => Ok(other),
+            }
+        };
+        let srcport = narrow(FlowField::Srcport, num(FlowField::Srcport)?, 65_535)?;
+        let dstport = narrow(FlowField::Dstport, num(FlowField::Dstport)?, 65_535)?;
+        let protocol = narrow(FlowField::Protocol, num(FlowField::Protocol)?, 255)?;
+        let tcp_flags = narrow(FlowField::TcpFlags, num(FlowField::TcpFlags)?, 65_535)?;
+        let packets = num(FlowField::Packets)?;
+        let bytes = num(FlowField::Bytes)?;
+        let start = num(FlowField::Start)?;
+        let end = num(FlowField::End)?;
+        let addr = |f: FlowField| -> Result<Option<IpAddr>, RecordError> {
+            match r.raw(f) {
+                None => Ok(None),
+                Some(s) => s.parse().map(Some).map_err(|_| RecordError::BadValue {
+                    field: f.name(),
+                    value: s.chars().take(64).collect(),
+                }),
+            }
+        };
+        let srcaddr = addr(FlowField::Srcaddr)?;
+        let dstaddr = addr(FlowField::Dstaddr)?;
+        let action = match r.raw(FlowField::Action) {
+            None => None,
+            Some("ACCEPT") => Some(FlowAction::Accept),
+            Some("REJECT") => Some(FlowAction::Reject),
+            Some(other) => {
+                return Err(RecordError::BadValue { field: "action", value: other.chars().take(64).collect() });
+            }
+        };
+        let log_status = match r.raw(FlowField::LogStatus) {
+            None => None,
+            Some("OK") => Some(LogStatus::Ok),
+            Some("NODATA") => Some(LogStatus::NoData),
+            Some("SKIPDATA") => Some(LogStatus::SkipData),
+            Some(other) => {
+                return Err(RecordError::BadValue { field: "log-status", value: other.chars().take(64).collect() });
+            }
+        };
+        r.srcport = srcport.map(|v| v as u16);
+        r.dstport = dstport.map(|v| v as u16);
+        r.protocol = protocol.map(|v| v as u8);
+        r.tcp_flags = tcp_flags.map(|v| v as u16);
+        r.packets = packets;
+        r.bytes = bytes;
+        r.start = start.map(|v| v as i64);
+        r.end = end.map(|v| v as i64);
+        r.srcaddr = srcaddr;
+        r.dstaddr = dstaddr;
+        r.action = action;
+        r.log_status = log_status;
+        Ok(r)
+    }
+
+    /// The text of column `i`, `None` for `-` or out of range.
+    #[inline]
+    pub fn column_text(&self, i: usize) -> Option<&'a str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize + 1 };
+        let s = self.line.get(start..end)?;
+        if s == "-" { None } else { Some(s) }
+    }
+
+    /// The text of a known field, `None` when the format lacks it or the value is `-`.
+    #[inline]
+    pub fn raw(&self, f: FlowField) -> Option<&'a str> {
+        self.column_text(self.schema.column(f)?)
+    }
+
+    /// The text of any field by its header name, `None` when absent or `-`.
+    pub fn get(&self, name: &str) -> Option<&'a str> {
+        self.column_text(self.schema.column_by_name(name)?)
+    }
+
+    /// `interface-id`.
+    pub fn interface_id(&self) -> Option<&'a str> {
+        self.raw(FlowField::InterfaceId)
+    }
+
+    /// `instance-id` (v3+).
+    pub fn instance_id(&self) -> Option<&'a str> {
+        self.raw(FlowField::InstanceId)
+    }
+
+    /// `account-id` (`unknown` for service-owned interfaces is kept as written).
+    pub fn account_id(&self) -> Option<&'a str> {
+        self.raw(FlowField::AccountId)
+    }
+
+    /// `region` (v4+).
+    pub fn region(&self) -> Option<&'a str> {
+        self.raw(FlowField::Region)
+    }
+
+    /// The record's time: `start` (else `end`) in epoch milliseconds.
+    pub fn time(&self) -> Option<EpochMillis> {
+        self.start.or(self.end).map(|s| s.saturating_mul(1000))
+    }
+
+    /// True for NODATA and SKIPDATA lines, which carry no flow.
+    pub fn is_placeholder(&self) -> bool {
+        matches!(self.log_status, Some(LogStatus::NoData | LogStatus::SkipData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_name_round_trips() {
+        for f in FlowField::ALL {
+            assert_eq!(FlowField::from_name(f.name()), Some(*f));
+            assert_eq!(FlowField::from_name(&f.name().replace('-', "_")), Some(*f));
+        }
+        assert_eq!(FlowField::from_name("nonsense"), None);
+    }
+
+    #[test]
+    fn custom_v5_with_ipv6_and_missing() {
+        let s = FlowSchema::parse_header(
+            "version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status flow-direction traffic-path pkt-src-aws-service",
+        )
+        .unwrap();
+        let mut ends = Vec::new();
+        let line = "5 vpc-1 subnet-1 - eni-1 123456789012 IPv6 2001:db8::1 2001:db8::2 443 50000 - - 6 900 3 1700000000 1700000060 ACCEPT 19 OK egress 8 S3\n";
+        let r = FlowRecord::parse(line, &s, &mut ends).unwrap();
+        assert_eq!(r.srcaddr, Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(r.instance_id(), None);
+        assert_eq!(r.get("pkt-src-aws-service"), Some("S3"));
+        assert_eq!(r.get("pkt_src_aws_service"), Some("S3"));
+        assert_eq!(r.get("traffic-path"), Some("8"));
+        assert_eq!(r.tcp_flags, Some(19));
+        assert_eq!(r.time(), Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn nodata_is_a_placeholder() {
+        let s = FlowSchema::default_v2();
+        let mut ends = Vec::new();
+        let r = FlowRecord::parse("2 123456789010 eni-1 - - - - - - - 1431280876 1431280934 - NODATA", &s, &mut ends)
+            .unwrap();
+        assert!(r.is_placeholder());
+        assert_eq!(r.srcaddr, None);
+    }
+
+    #[test]
+    fn rejects_with_field_and_value() {
+        let s = FlowSchema::default_v2();
+        let mut ends = Vec::new();
+        let e = FlowRecord::parse("2 1 eni-1 10.0.0.1 10.0.0.2 70000 22 6 1 1 1 2 ACCEPT OK", &s, &mut ends).unwrap_err();
+        assert!(matches!(e, RecordError::BadValue { field: "srcport", .. }), "{e}");
+        let e = FlowRecord::parse("2 1 eni-1 10.0.0.1", &s, &mut ends).unwrap_err();
+        assert!(matches!(e, RecordError::FieldCount { expected: 14, found: 4 }));
+        let e = FlowRecord::parse("2 1 eni-1 10.0.0.999 10.0.0.2 1 22 6 1 1 1 2 ACCEPT OK", &s, &mut ends).unwrap_err();
+        assert!(matches!(e, RecordError::BadValue { field: "srcaddr", .. }));
+        let e = FlowRecord::parse("2 1 eni-1 10.0.0.1 10.0.0.2 1 22 6 1 1 1 2 MAYBE OK", &s, &mut ends).unwrap_err();
+        assert!(matches!(e, RecordError::BadValue { field: "action", .. }));
+    }
+
+    #[test]
+    fn header_detection() {
+        assert!(FlowSchema::parse_header("version account-id some-future-field").is_some());
+        assert!(FlowSchema::parse_header("version version").is_none());
+        assert!(FlowSchema::parse_header("hello world").is_none());
+        assert!(FlowSchema::parse_header("# comment").is_none());
+    }
+}

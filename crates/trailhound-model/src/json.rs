@@ -1,0 +1,193 @@
+//! Small serde helpers for the loosely-typed corners of AWS JSON logs.
+//!
+//! AWS is not consistent about scalar types: `readOnly` is a JSON boolean but
+//! `sessionContext.attributes.mfaAuthenticated` is the string `"true"`, Route 53 Resolver writes
+//! `srcport` as a string, and exporters re-type fields on the way through. These types accept every
+//! spelling seen in real exports, so that a record is rejected only when it is really broken.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+/// A boolean that also accepts the strings `"true"`/`"false"` (any case), `"yes"`/`"no"` and `1`/`0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LenientBool(pub bool);
+
+impl<'de> Deserialize<'de> for LenientBool {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = LenientBool;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a boolean or a boolean-like string")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<LenientBool, E> {
+                Ok(LenientBool(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<LenientBool, E> {
+                Ok(LenientBool(v != 0))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<LenientBool, E> {
+                Ok(LenientBool(v != 0))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<LenientBool, E> {
+                if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("yes") || v == "1" {
+                    Ok(LenientBool(true))
+                } else if v.eq_ignore_ascii_case("false")
+                    || v.eq_ignore_ascii_case("no")
+                    || v == "0"
+                    || v.is_empty()
+                {
+                    Ok(LenientBool(false))
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A string that also accepts a JSON number or boolean (kept in its textual form).
+///
+/// Used for identifiers that exporters sometimes re-type, such as ports and account ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LenientStr<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for LenientStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LenientStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(LenientStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(LenientStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(LenientStr(Cow::Owned(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(LenientStr(Cow::Owned(v.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(LenientStr(Cow::Owned(v.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(LenientStr(Cow::Owned(v.to_string())))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(LenientStr(Cow::Borrowed(if v { "true" } else { "false" })))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Reads the raw JSON text at a dotted path (`userIdentity.sessionContext.attributes.mfaAuthenticated`)
+/// without parsing anything off the path. A numeric step indexes an array (`resources.0.ARN`).
+///
+/// Returns `None` when a step is missing or the value there is JSON `null`.
+///
+/// ```
+/// use trailhound_model::json::get_path;
+/// let raw = r#"{"userIdentity":{"type":"Root","arn":"arn:aws:iam::1:root"},"x":null,"a":[{"k":1}]}"#;
+/// assert_eq!(get_path(raw, "userIdentity.type"), Some("\"Root\""));
+/// assert_eq!(get_path(raw, "a.0.k"), Some("1"));
+/// assert!(get_path(raw, "userIdentity.nope").is_none());
+/// assert!(get_path(raw, "x").is_none());
+/// ```
+pub fn get_path<'a>(raw: &'a str, dotted: &str) -> Option<&'a str> {
+    let mut cur = raw.trim();
+    for seg in dotted.split('.') {
+        cur = step(cur, seg)?;
+    }
+    if cur == "null" { None } else { Some(cur) }
+}
+
+/// One step of a path: an object member, or an array element when `seg` is a number.
+pub fn step<'a>(raw: &'a str, seg: &str) -> Option<&'a str> {
+    let v = match raw.as_bytes().first()? {
+        b'{' => sonic_rs::get(raw, [seg]).ok()?,
+        b'[' => {
+            let i: usize = seg.parse().ok()?;
+            sonic_rs::to_array_iter(raw).nth(i)?.ok()?
+        }
+        _ => return None,
+    };
+    match v.as_raw_cow() {
+        Cow::Borrowed(b) => Some(b.trim()),
+        Cow::Owned(o) => reborrow(raw, &o),
+    }
+}
+
+/// A lazy JSON value as text: strings unescaped (borrowed when they hold no escapes), other
+/// values (numbers, booleans, objects, arrays) as their JSON text; `None` for `null`.
+pub fn lazy_to_str(v: sonic_rs::LazyValue<'_>) -> Option<Cow<'_, str>> {
+    match v.as_raw_cow() {
+        Cow::Borrowed(b) => leaf_text(b),
+        Cow::Owned(o) => leaf_text(&o).map(|c| Cow::Owned(c.into_owned())),
+    }
+}
+
+/// The text of a JSON scalar: strings unescaped (borrowed when free of escapes), other values as
+/// written; `None` for `null`.
+pub fn leaf_text(raw: &str) -> Option<Cow<'_, str>> {
+    let raw = raw.trim();
+    if raw == "null" || raw.is_empty() {
+        return None;
+    }
+    if let Some(body) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        if !body.contains('\\') {
+            return Some(Cow::Borrowed(body));
+        }
+        return sonic_rs::from_str::<String>(raw).ok().map(Cow::Owned);
+    }
+    Some(Cow::Borrowed(raw))
+}
+
+/// Re-borrows `inner` as a slice of `outer` when it points inside it.
+///
+/// sonic-rs hands back raw sub-slices whose lifetime is tied to a temporary; when the bytes are
+/// really inside the caller's buffer this recovers the buffer's lifetime without copying.
+pub fn reborrow<'a>(outer: &'a str, inner: &str) -> Option<&'a str> {
+    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+    let end = start.checked_add(inner.len())?;
+    outer.get(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct T<'a> {
+        b: LenientBool,
+        #[serde(borrow)]
+        s: LenientStr<'a>,
+    }
+
+    #[test]
+    fn lenient_types_accept_aws_spellings() {
+        let t: T = sonic_rs::from_str(r#"{"b":"TRUE","s":56067}"#).unwrap();
+        assert!(t.b.0);
+        assert_eq!(t.s.0, "56067");
+        let t: T = sonic_rs::from_str(r#"{"b":false,"s":"x"}"#).unwrap();
+        assert!(!t.b.0);
+        assert!(matches!(t.s.0, Cow::Borrowed("x")));
+        assert!(sonic_rs::from_str::<T>(r#"{"b":"maybe","s":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn reborrow_only_inside() {
+        let outer = "hello world";
+        assert_eq!(reborrow(outer, &outer[6..]), Some("world"));
+        assert_eq!(reborrow(outer, "world"), None);
+    }
+}
