@@ -1,1 +1,46 @@
-fn main(){}
+//! The `trailhound` command: a thin shell over the `trailhound` library.
+//!
+//! It parses arguments, owns the terminal (progress bar, human summary on stderr), writes outputs
+//! atomically, and turns the run's outcome into an exit code: 0 clean, 1 findings at or above
+//! `--fail-on`, 2 input errors.
+
+mod corpus_cmd;
+mod scan_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// GuardDuty-style detections over AWS CloudTrail, VPC Flow Logs and Route 53 Resolver logs.
+#[derive(Parser, Debug)]
+#[command(name = "trailhound", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Scan log files, folders and S3-export trees and write findings.
+    Scan(scan_cmd::ScanArgs),
+    /// Synthetic corpora for tests and benchmarks.
+    Corpus {
+        #[command(subcommand)]
+        command: corpus_cmd::CorpusCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(args) => scan_cmd::run(args),
+        Command::Corpus { command } => corpus_cmd::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("trailhound: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

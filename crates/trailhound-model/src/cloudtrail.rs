@@ -10,9 +10,9 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::json::{get_path, reborrow, LenientBool, LenientStr};
-use crate::time::{parse_timestamp, EpochMillis};
 use crate::RecordError;
+use crate::json::{LenientBool, LenientStr, get_path, reborrow};
+use crate::time::{EpochMillis, parse_timestamp};
 
 type S<'a> = Option<Cow<'a, str>>;
 
@@ -181,27 +181,29 @@ impl<'a> CloudTrailRecord<'a> {
     pub fn parse(raw: &'a str) -> Result<Self, RecordError> {
         let rec: RawRecord<'a> =
             sonic_rs::from_str(raw).map_err(|e| RecordError::Json(e.to_string()))?;
-        if rec.detail_type.is_some() {
-            if let Some(detail) = rec.detail {
-                let inner = reborrow(raw, detail.as_raw_str()).ok_or(RecordError::Shape(
-                    "EventBridge detail is not an object in the record",
-                ))?;
-                if !inner.starts_with('{') {
-                    return Err(RecordError::Shape("EventBridge detail is not an object"));
-                }
-                return Self::parse(inner);
+        if let (Some(_), Some(detail)) = (&rec.detail_type, &rec.detail) {
+            let inner = reborrow(raw, detail.as_raw_str()).ok_or(RecordError::Shape(
+                "EventBridge detail is not an object in the record",
+            ))?;
+            if !inner.starts_with('{') {
+                return Err(RecordError::Shape("EventBridge detail is not an object"));
             }
+            return Self::parse(inner);
         }
         let time_text = rec
             .event_time
             .as_deref()
             .or(rec.logstash_time.as_deref())
             .ok_or(RecordError::Missing("eventTime"))?;
-        let time = parse_timestamp(time_text).ok_or_else(|| RecordError::BadTime(time_text.to_owned()))?;
+        let time =
+            parse_timestamp(time_text).ok_or_else(|| RecordError::BadTime(time_text.to_owned()))?;
         let event_name = rec.event_name.ok_or(RecordError::Missing("eventName"))?;
         let id = rec.user_identity.unwrap_or_default();
         let (issuer, attrs) = match id.session_context {
-            Some(c) => (c.session_issuer.unwrap_or_default(), c.attributes.unwrap_or_default()),
+            Some(c) => (
+                c.session_issuer.unwrap_or_default(),
+                c.attributes.unwrap_or_default(),
+            ),
             None => (RawIssuer::default(), RawAttributes::default()),
         };
         Ok(CloudTrailRecord {
@@ -271,13 +273,23 @@ mod tests {
         assert_eq!(r.time, 1_689_801_448_000);
         assert_eq!(r.event_source.as_deref(), Some("s3.amazonaws.com"));
         assert_eq!(r.identity.kind.as_deref(), Some("AssumedRole"));
-        assert_eq!(r.identity.session_issuer_arn.as_deref(), Some("arn:aws:iam::111122223333:role/web"));
+        assert_eq!(
+            r.identity.session_issuer_arn.as_deref(),
+            Some("arn:aws:iam::111122223333:role/web")
+        );
         assert_eq!(r.identity.mfa_authenticated, Some(false));
         assert_eq!(r.read_only, Some(true));
-        assert_eq!(r.user_agent.as_deref(), Some("aws-cli/2.0"), "escaped slash is unescaped");
+        assert_eq!(
+            r.user_agent.as_deref(),
+            Some("aws-cli/2.0"),
+            "escaped slash is unescaped"
+        );
         assert_eq!(r.source_ip_addr(), None, "service name is not an address");
         assert!(r.get("requestParameters").is_none(), "null reads as absent");
-        assert_eq!(r.get_str("resources.0.ARN").as_deref(), Some("arn:aws:s3:::b"));
+        assert_eq!(
+            r.get_str("resources.0.ARN").as_deref(),
+            Some("arn:aws:s3:::b")
+        );
         assert_eq!(r.get_str("brandNewField.x").as_deref(), Some("[1,2,3]"));
         assert_eq!(r.account(), Some("111122223333"));
     }
@@ -294,13 +306,19 @@ mod tests {
 
     #[test]
     fn logstash_timestamp_is_a_fallback() {
-        let r = CloudTrailRecord::parse(r#"{"@timestamp":"2020-09-14T01:19:40.123Z","eventName":"GetObject"}"#).unwrap();
+        let r = CloudTrailRecord::parse(
+            r#"{"@timestamp":"2020-09-14T01:19:40.123Z","eventName":"GetObject"}"#,
+        )
+        .unwrap();
         assert_eq!(r.time % 1000, 123);
     }
 
     #[test]
     fn rejects_broken_records_with_a_reason() {
-        assert!(matches!(CloudTrailRecord::parse(r#"{"eventName":"X"}"#), Err(RecordError::Missing("eventTime"))));
+        assert!(matches!(
+            CloudTrailRecord::parse(r#"{"eventName":"X"}"#),
+            Err(RecordError::Missing("eventTime"))
+        ));
         assert!(matches!(
             CloudTrailRecord::parse(r#"{"eventTime":"2020-01-01T00:00:00Z"}"#),
             Err(RecordError::Missing("eventName"))
@@ -309,8 +327,14 @@ mod tests {
             CloudTrailRecord::parse(r#"{"eventTime":"soon","eventName":"X"}"#),
             Err(RecordError::BadTime(_))
         ));
-        assert!(matches!(CloudTrailRecord::parse(r#"{"eventTime":"#), Err(RecordError::Json(_))));
-        assert!(matches!(CloudTrailRecord::parse(r#"[1,2]"#), Err(RecordError::Json(_))));
+        assert!(matches!(
+            CloudTrailRecord::parse(r#"{"eventTime":"#),
+            Err(RecordError::Json(_))
+        ));
+        assert!(matches!(
+            CloudTrailRecord::parse(r#"[1,2]"#),
+            Err(RecordError::Json(_))
+        ));
         assert!(matches!(
             CloudTrailRecord::parse(r#"{"eventTime":"2020-01-01T00:00:00Z","eventName":7}"#),
             Err(RecordError::Json(_))

@@ -9,9 +9,9 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::json::{get_path, leaf_text, LenientStr};
-use crate::time::{parse_timestamp, EpochMillis};
 use crate::RecordError;
+use crate::json::{LenientStr, get_path, leaf_text};
+use crate::time::{EpochMillis, parse_timestamp};
 
 type S<'a> = Option<Cow<'a, str>>;
 
@@ -103,8 +103,11 @@ impl<'a> DnsRecord<'a> {
     /// assert_eq!(r.values("answers.Rdata"), vec!["93.184.216.34"]);
     /// ```
     pub fn parse(raw: &'a str) -> Result<Self, RecordError> {
-        let r: RawDns<'a> = sonic_rs::from_str(raw).map_err(|e| RecordError::Json(e.to_string()))?;
-        let ts = r.query_timestamp.ok_or(RecordError::Missing("query_timestamp"))?;
+        let r: RawDns<'a> =
+            sonic_rs::from_str(raw).map_err(|e| RecordError::Json(e.to_string()))?;
+        let ts = r
+            .query_timestamp
+            .ok_or(RecordError::Missing("query_timestamp"))?;
         let time = parse_timestamp(&ts).ok_or_else(|| RecordError::BadTime(ts.to_string()))?;
         let query_name = r.query_name.ok_or(RecordError::Missing("query_name"))?;
         let srcport = match r.srcport {
@@ -144,7 +147,10 @@ impl<'a> DnsRecord<'a> {
 
     /// The queried name without its trailing dot, lower-cased (borrowed when already lower case).
     pub fn name(&self) -> Cow<'_, str> {
-        let n = self.query_name.strip_suffix('.').unwrap_or(&self.query_name);
+        let n = self
+            .query_name
+            .strip_suffix('.')
+            .unwrap_or(&self.query_name);
         if n.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(n.to_ascii_lowercase())
         } else {
@@ -186,10 +192,8 @@ pub fn collect_values<'a>(raw: &'a str, path: &[&str], out: &mut Vec<Cow<'a, str
     if !raw.starts_with('{') {
         return;
     }
-    if let Ok(v) = sonic_rs::get(raw, [*head]) {
-        if let Some(inner) = crate::json::reborrow(raw, v.as_raw_str()) {
-            collect_values(inner, rest, out);
-        }
+    if let Some(inner) = crate::json::step(raw, head) {
+        collect_values(inner, rest, out);
     }
 }
 
@@ -220,9 +224,20 @@ mod tests {
 
     #[test]
     fn bad_port_is_rejected() {
-        let e = DnsRecord::parse(r#"{"query_timestamp":"2021-02-04T17:51:55Z","query_name":"x.","srcport":"http"}"#)
-            .unwrap_err();
-        assert!(matches!(e, RecordError::BadValue { field: "srcport", .. }));
-        assert!(matches!(DnsRecord::parse(r#"{"query_name":"x."}"#), Err(RecordError::Missing("query_timestamp"))));
+        let e = DnsRecord::parse(
+            r#"{"query_timestamp":"2021-02-04T17:51:55Z","query_name":"x.","srcport":"http"}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            RecordError::BadValue {
+                field: "srcport",
+                ..
+            }
+        ));
+        assert!(matches!(
+            DnsRecord::parse(r#"{"query_name":"x."}"#),
+            Err(RecordError::Missing("query_timestamp"))
+        ));
     }
 }

@@ -8,8 +8,8 @@
 
 use std::net::IpAddr;
 
-use crate::time::EpochMillis;
 use crate::RecordError;
+use crate::time::EpochMillis;
 
 macro_rules! flow_fields {
     ($($variant:ident => $name:literal,)*) => {
@@ -221,7 +221,8 @@ fn is_field_like(tok: &str) -> bool {
     let b = tok.as_bytes();
     !b.is_empty()
         && b[0].is_ascii_lowercase()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
 }
 
 /// `ACCEPT` or `REJECT`.
@@ -313,7 +314,11 @@ impl<'a> FlowRecord<'a> {
     /// assert_eq!(r.action, Some(FlowAction::Accept));
     /// assert_eq!(r.get("interface-id"), Some("eni-1235b8ca123456789"));
     /// ```
-    pub fn parse(line: &'a str, schema: &'a FlowSchema, ends: &'a mut Vec<u32>) -> Result<Self, RecordError> {
+    pub fn parse(
+        line: &'a str,
+        schema: &'a FlowSchema,
+        ends: &'a mut Vec<u32>,
+    ) -> Result<Self, RecordError> {
         let line = line.trim_end_matches(['\r', '\n']);
         ends.clear();
         for i in memchr::memchr_iter(b' ', line.as_bytes()) {
@@ -321,7 +326,10 @@ impl<'a> FlowRecord<'a> {
         }
         ends.push(line.len() as u32);
         if ends.len() != schema.len() {
-            return Err(RecordError::FieldCount { expected: schema.len(), found: ends.len() });
+            return Err(RecordError::FieldCount {
+                expected: schema.len(),
+                found: ends.len(),
+            });
         }
         let ends: &'a [u32] = ends;
         let mut r = FlowRecord {
@@ -352,7 +360,10 @@ impl<'a> FlowRecord<'a> {
         };
         let narrow = |f: FlowField, v: Option<u64>, max: u64| -> Result<Option<u64>, RecordError> {
             match v {
-                Some(x) if x > max => Err(RecordError::BadValue { field: f.name(), value: x.to_string() }),
+                Some(x) if x > max => Err(RecordError::BadValue {
+                    field: f.name(),
+                    value: x.to_string(),
+                }),
                 other => Ok(other),
             }
         };
@@ -380,7 +391,10 @@ impl<'a> FlowRecord<'a> {
             Some("ACCEPT") => Some(FlowAction::Accept),
             Some("REJECT") => Some(FlowAction::Reject),
             Some(other) => {
-                return Err(RecordError::BadValue { field: "action", value: other.chars().take(64).collect() });
+                return Err(RecordError::BadValue {
+                    field: "action",
+                    value: other.chars().take(64).collect(),
+                });
             }
         };
         let log_status = match r.raw(FlowField::LogStatus) {
@@ -389,7 +403,10 @@ impl<'a> FlowRecord<'a> {
             Some("NODATA") => Some(LogStatus::NoData),
             Some("SKIPDATA") => Some(LogStatus::SkipData),
             Some(other) => {
-                return Err(RecordError::BadValue { field: "log-status", value: other.chars().take(64).collect() });
+                return Err(RecordError::BadValue {
+                    field: "log-status",
+                    value: other.chars().take(64).collect(),
+                });
             }
         };
         r.srcport = srcport.map(|v| v as u16);
@@ -411,7 +428,11 @@ impl<'a> FlowRecord<'a> {
     #[inline]
     pub fn column_text(&self, i: usize) -> Option<&'a str> {
         let end = *self.ends.get(i)? as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize + 1 };
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends[i - 1] as usize + 1
+        };
         let s = self.line.get(start..end)?;
         if s == "-" { None } else { Some(s) }
     }
@@ -454,7 +475,10 @@ impl<'a> FlowRecord<'a> {
 
     /// True for NODATA and SKIPDATA lines, which carry no flow.
     pub fn is_placeholder(&self) -> bool {
-        matches!(self.log_status, Some(LogStatus::NoData | LogStatus::SkipData))
+        matches!(
+            self.log_status,
+            Some(LogStatus::NoData | LogStatus::SkipData)
+        )
     }
 }
 
@@ -493,8 +517,12 @@ mod tests {
     fn nodata_is_a_placeholder() {
         let s = FlowSchema::default_v2();
         let mut ends = Vec::new();
-        let r = FlowRecord::parse("2 123456789010 eni-1 - - - - - - - 1431280876 1431280934 - NODATA", &s, &mut ends)
-            .unwrap();
+        let r = FlowRecord::parse(
+            "2 123456789010 eni-1 - - - - - - - 1431280876 1431280934 - NODATA",
+            &s,
+            &mut ends,
+        )
+        .unwrap();
         assert!(r.is_placeholder());
         assert_eq!(r.srcaddr, None);
     }
@@ -503,14 +531,56 @@ mod tests {
     fn rejects_with_field_and_value() {
         let s = FlowSchema::default_v2();
         let mut ends = Vec::new();
-        let e = FlowRecord::parse("2 1 eni-1 10.0.0.1 10.0.0.2 70000 22 6 1 1 1 2 ACCEPT OK", &s, &mut ends).unwrap_err();
-        assert!(matches!(e, RecordError::BadValue { field: "srcport", .. }), "{e}");
+        let e = FlowRecord::parse(
+            "2 1 eni-1 10.0.0.1 10.0.0.2 70000 22 6 1 1 1 2 ACCEPT OK",
+            &s,
+            &mut ends,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                RecordError::BadValue {
+                    field: "srcport",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = FlowRecord::parse("2 1 eni-1 10.0.0.1", &s, &mut ends).unwrap_err();
-        assert!(matches!(e, RecordError::FieldCount { expected: 14, found: 4 }));
-        let e = FlowRecord::parse("2 1 eni-1 10.0.0.999 10.0.0.2 1 22 6 1 1 1 2 ACCEPT OK", &s, &mut ends).unwrap_err();
-        assert!(matches!(e, RecordError::BadValue { field: "srcaddr", .. }));
-        let e = FlowRecord::parse("2 1 eni-1 10.0.0.1 10.0.0.2 1 22 6 1 1 1 2 MAYBE OK", &s, &mut ends).unwrap_err();
-        assert!(matches!(e, RecordError::BadValue { field: "action", .. }));
+        assert!(matches!(
+            e,
+            RecordError::FieldCount {
+                expected: 14,
+                found: 4
+            }
+        ));
+        let e = FlowRecord::parse(
+            "2 1 eni-1 10.0.0.999 10.0.0.2 1 22 6 1 1 1 2 ACCEPT OK",
+            &s,
+            &mut ends,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            RecordError::BadValue {
+                field: "srcaddr",
+                ..
+            }
+        ));
+        let e = FlowRecord::parse(
+            "2 1 eni-1 10.0.0.1 10.0.0.2 1 22 6 1 1 1 2 MAYBE OK",
+            &s,
+            &mut ends,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            RecordError::BadValue {
+                field: "action",
+                ..
+            }
+        ));
     }
 
     #[test]

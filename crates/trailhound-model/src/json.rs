@@ -8,8 +8,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 /// A boolean that also accepts the strings `"true"`/`"false"` (any case), `"yes"`/`"no"` and `1`/`0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

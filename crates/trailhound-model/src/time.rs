@@ -168,10 +168,16 @@ mod tests {
     fn parses_forms_seen_in_logs() {
         assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_timestamp("1970-01-01T00:00:01.5Z"), Some(1500));
-        assert_eq!(parse_timestamp("1970-01-01T00:00:01.123456789Z"), Some(1123));
+        assert_eq!(
+            parse_timestamp("1970-01-01T00:00:01.123456789Z"),
+            Some(1123)
+        );
         assert_eq!(parse_timestamp("1970-01-01T01:00:00+0100"), Some(0));
         assert_eq!(parse_timestamp("1970-01-01 00:01"), Some(60_000));
-        assert_eq!(parse_timestamp("2024-02-29T00:00:00Z"), Some(1_709_164_800_000));
+        assert_eq!(
+            parse_timestamp("2024-02-29T00:00:00Z"),
+            Some(1_709_164_800_000)
+        );
     }
 
     #[test]

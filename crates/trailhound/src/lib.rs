@@ -1,1 +1,69 @@
-//! wip
+//! trailhound: GuardDuty-style detections over AWS CloudTrail, VPC Flow Logs and Route 53 Resolver
+//! query logs, exactly as AWS exports them to S3, on your own machine.
+//!
+//! This is the crate Rust programs import. It re-exports the record model
+//! ([`model`]) and the reading pipeline ([`ingest`]), and offers [`scan_paths`], which runs
+//! discovery and the parallel scan in one call and returns the run's summary.
+//!
+//! ```
+//! use trailhound::{scan_paths, ScanOptions};
+//! use trailhound::model::{CloudTrailRecord, DnsRecord, FlowRecord, RecordSink};
+//!
+//! /// Collects the API names seen, the way a detection engine would consume records.
+//! #[derive(Default)]
+//! struct Names(Vec<String>);
+//! impl RecordSink for Names {
+//!     fn cloudtrail(&mut self, r: &CloudTrailRecord<'_>) { self.0.push(r.event_name.to_string()) }
+//!     fn flow(&mut self, _: &FlowRecord<'_>) {}
+//!     fn dns(&mut self, _: &DnsRecord<'_>) {}
+//! }
+//!
+//! let dir = std::env::temp_dir().join("trailhound-doc-example");
+//! std::fs::create_dir_all(&dir).unwrap();
+//! std::fs::write(dir.join("trail.json"),
+//!     r#"{"Records":[{"eventTime":"2024-01-01T00:00:00Z","eventName":"StopLogging"}]}"#).unwrap();
+//! let (names, summary) = scan_paths(&[dir], &ScanOptions::default(), Names::default,
+//!     |mut a, b| { a.0.extend(b.0); a }, &|_| {}).unwrap();
+//! assert_eq!(names.0, ["StopLogging"]);
+//! assert_eq!(summary.totals.records_parsed, 1);
+//! ```
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+pub use trailhound_ingest as ingest;
+pub use trailhound_model as model;
+
+pub use trailhound_ingest::{Counters, ErrorEntry, ScanError, ScanOptions, ScanSummary, TimeRange};
+pub use trailhound_model::{LogKind, RecordSink};
+
+/// Discovers every object under `paths` and scans them in parallel.
+///
+/// `make` builds a sink per unit of work and `merge` folds two sinks (left comes first in input
+/// order); the returned summary accounts for every object and record, including those skipped
+/// at discovery, with `elapsed_seconds` set.
+pub fn scan_paths<S, Mk, Mg>(
+    paths: &[PathBuf],
+    opts: &ScanOptions,
+    make: Mk,
+    merge: Mg,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(S, ScanSummary), ScanError>
+where
+    S: RecordSink + Send,
+    Mk: Fn() -> S + Sync,
+    Mg: Fn(S, S) -> S + Sync,
+{
+    let started = Instant::now();
+    let found = ingest::discover(paths, &opts.range);
+    let (sink, scanned) = ingest::scan(&found.objects, opts, make, merge, progress)?;
+    let mut summary = found.summary;
+    summary.merge(scanned);
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+    Ok((sink, summary))
+}
+
+/// Total stored bytes of what `paths` would scan (for progress bars).
+pub fn total_size(objects: &[ingest::Object]) -> u64 {
+    objects.iter().map(|o| o.size).sum()
+}

@@ -1,0 +1,318 @@
+//! `trailhound scan`.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use trailhound::ingest::{discover, scan};
+use trailhound::model::NullSink;
+use trailhound::model::time::parse_timestamp;
+use trailhound::{ScanOptions, ScanSummary, TimeRange};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One finding per line as JSON (the default; machine-readable).
+    Jsonl,
+}
+
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// Files, folders (walked recursively) or S3-export trees. Defaults to the current folder.
+    #[arg(value_name = "PATHS")]
+    paths: Vec<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// Keep records at or after this time (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "T")]
+    since: Option<String>,
+    /// Keep records at or before this time (RFC 3339 or YYYY-MM-DD, UTC; a bare date means its
+    /// whole day).
+    #[arg(long, value_name = "T")]
+    until: Option<String>,
+    /// Write the run summary as one JSON object to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
+    /// Findings output format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    format: Format,
+    /// Write findings to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Load rules from DIR as well (repeatable).
+    #[arg(long = "rules", value_name = "DIR")]
+    rules: Vec<PathBuf>,
+    /// Do not load the bundled rule pack.
+    #[arg(long)]
+    no_default_rules: bool,
+    /// Refuse objects that decompress to more than this many bytes (suffixes K, M, G, KiB, MiB, GiB).
+    #[arg(long, value_name = "SIZE", default_value = "4GiB")]
+    max_decompressed_size: String,
+    /// No summary on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Parses `4GiB`, `512M`, `1000`.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().with_context(|| format!("bad size {s:?}"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0f64.powi(4),
+        other => bail!("unknown size unit {other:?} in {s:?}"),
+    };
+    Ok((n * mult) as u64)
+}
+
+fn parse_bound(s: &str, flag: &str, end_of_day: bool) -> Result<i64> {
+    let t = parse_timestamp(s)
+        .with_context(|| format!("{flag} {s:?} is not an RFC 3339 time or a YYYY-MM-DD date"))?;
+    Ok(if end_of_day && s.trim().len() == 10 {
+        t + 86_400_000 - 1
+    } else {
+        t
+    })
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, renamed when complete.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if path == Path::new("-") {
+        std::io::stdout()
+            .write_all(bytes)
+            .context("writing to stdout")?;
+        return Ok(());
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let res = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = res {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", path.display()));
+    }
+    Ok(())
+}
+
+pub fn run(args: ScanArgs) -> Result<ExitCode> {
+    let range = TimeRange {
+        since: args
+            .since
+            .as_deref()
+            .map(|s| parse_bound(s, "--since", false))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| parse_bound(s, "--until", true))
+            .transpose()?,
+    };
+    if let (Some(s), Some(u)) = (range.since, range.until)
+        && s > u
+    {
+        bail!("--since is after --until");
+    }
+    for dir in &args.rules {
+        if !dir.is_dir() {
+            bail!("--rules {}: not a folder", dir.display());
+        }
+    }
+    let opts = ScanOptions {
+        threads: args.threads,
+        range,
+        max_decompressed_bytes: parse_size(&args.max_decompressed_size)?,
+        ..ScanOptions::default()
+    };
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+
+    let started = std::time::Instant::now();
+    let found = discover(&paths, &opts.range);
+    let total: u64 = found.objects.iter().map(|o| o.size).sum();
+    let bar = if !args.quiet && std::io::stderr().is_terminal() {
+        let pb = ProgressBar::new(total);
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {bytes}/{total_bytes} {bytes_per_sec} {wide_bar} {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Some(pb)
+    } else {
+        None
+    };
+    let tick = |n: u64| {
+        if let Some(b) = &bar {
+            b.inc(n);
+        }
+    };
+    let (_sink, scanned) = scan(&found.objects, &opts, || NullSink, |a, _| a, &tick)?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let mut summary = found.summary;
+    summary.merge(scanned);
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
+
+    // Findings: detection arrives with the rule engine; until then the output is empty but real.
+    let findings: Vec<u8> = Vec::new();
+    match args.format {
+        Format::Jsonl => match &args.output {
+            Some(p) => write_atomic(p, &findings)?,
+            None => std::io::stdout()
+                .write_all(&findings)
+                .context("writing to stdout")?,
+        },
+    }
+    if let Some(p) = &args.summary_json {
+        let mut json = serde_json::to_vec_pretty(&summary).context("serialising the summary")?;
+        json.push(b'\n');
+        write_atomic(p, &json)?;
+    }
+    if !args.quiet {
+        eprint!("{}", render_summary(&summary));
+    }
+    Ok(if summary.has_input_errors() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn human_bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
+}
+
+/// The human summary printed on stderr.
+pub fn render_summary(s: &ScanSummary) -> String {
+    use std::fmt::Write as _;
+    let t = &s.totals;
+    let mut out = String::new();
+    let secs = s.elapsed_seconds.max(1e-9);
+    let _ = writeln!(
+        out,
+        "trailhound: {} objects scanned, {} skipped, {} failed; {} stored, {} decompressed in {:.2} s ({:.0} MB/s, {:.0} records/s)",
+        t.objects_scanned,
+        t.objects_skipped,
+        t.objects_failed,
+        human_bytes(t.bytes_compressed),
+        human_bytes(t.bytes_uncompressed),
+        s.elapsed_seconds,
+        t.bytes_uncompressed as f64 / 1e6 / secs,
+        t.records_read as f64 / secs,
+    );
+    let _ = writeln!(
+        out,
+        "  records: {} read = {} parsed + {} skipped + {} rejected",
+        t.records_read, t.records_parsed, t.records_skipped, t.records_rejected
+    );
+    for (kind, c) in &s.by_kind {
+        if c.objects_scanned + c.objects_skipped + c.objects_failed == 0 {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "  {:<10} {} objects ({} skipped, {} failed), {} records ({} parsed, {} skipped, {} rejected)",
+            kind.as_str(),
+            c.objects_scanned,
+            c.objects_skipped,
+            c.objects_failed,
+            c.records_read,
+            c.records_parsed,
+            c.records_skipped,
+            c.records_rejected
+        );
+    }
+    let reasons = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !s.objects_skipped_by_reason.is_empty() {
+        let _ = writeln!(
+            out,
+            "  objects skipped: {}",
+            reasons(&s.objects_skipped_by_reason)
+        );
+    }
+    if !s.records_skipped_by_reason.is_empty() {
+        let _ = writeln!(
+            out,
+            "  records skipped: {}",
+            reasons(&s.records_skipped_by_reason)
+        );
+    }
+    if !s.records_rejected_by_reason.is_empty() {
+        let _ = writeln!(
+            out,
+            "  records rejected: {}",
+            reasons(&s.records_rejected_by_reason)
+        );
+    }
+    let objects: Vec<_> = s.errors.iter().filter(|e| e.scope == "object").collect();
+    if !objects.is_empty() {
+        let _ = writeln!(out, "  failed objects:");
+        for e in objects.iter().take(20) {
+            let _ = writeln!(out, "    {}: {}", e.path, e.reason);
+        }
+        if objects.len() > 20 {
+            let _ = writeln!(
+                out,
+                "    … and {} more (see --summary-json)",
+                objects.len() - 20
+            );
+        }
+    }
+    let records: Vec<_> = s.errors.iter().filter(|e| e.scope == "record").collect();
+    if !records.is_empty() {
+        let _ = writeln!(out, "  rejected records (first {}):", records.len().min(10));
+        for e in records.iter().take(10) {
+            let _ = writeln!(out, "    {}: {}", e.path, e.reason);
+        }
+    }
+    let _ = writeln!(out, "  findings: {}", s.findings);
+    if s.has_input_errors() {
+        let _ = writeln!(out, "  input errors: exit code 2");
+    }
+    out
+}
