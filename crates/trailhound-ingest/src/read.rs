@@ -275,13 +275,15 @@ fn json_break(
     })
 }
 
+/// Iterates the elements of the JSON array that `array` (a slice of `text`) starts with; returns
+/// the element count and the offset in `text` just past the last element.
 fn iterate_array(
     text: &str,
     array: &str,
     f: &mut impl FnMut(&str, RecordAt),
-) -> Result<u64, ObjectFailure> {
+) -> Result<(u64, usize), ObjectFailure> {
     let mut n = 0u64;
-    let mut last_end = offset_in(text, array);
+    let mut last_end = offset_in(text, array) + 1;
     for el in sonic_rs::to_array_iter(array) {
         match el {
             Ok(v) => {
@@ -307,7 +309,6 @@ fn iterate_array(
                 n += 1;
             }
             Err(e) => {
-                let _ = last_end;
                 return Err(json_break(
                     text,
                     offset_in(text, array),
@@ -318,7 +319,7 @@ fn iterate_array(
             }
         }
     }
-    Ok(n)
+    Ok((n, last_end))
 }
 
 /// Calls `f` with the text of every record in a JSON object of any of the shapes AWS exports use:
@@ -334,7 +335,8 @@ pub fn for_each_json_record(
         return Ok(());
     }
     if body.starts_with('[') {
-        return iterate_array(text, body, &mut f).map(|_| ());
+        return iterate_array(text, body, &mut f)
+            .and_then(|(n, end)| expect_tail(text, end, b"]", n));
     }
     if !body.starts_with('{') {
         return Err(ObjectFailure::new(
@@ -362,51 +364,66 @@ pub fn for_each_json_record(
     whole_document(text, body, &mut f)
 }
 
+/// Checks that only `closers` (and whitespace) follow offset `end`.
+fn expect_tail(text: &str, end: usize, closers: &[u8], records: u64) -> Result<(), ObjectFailure> {
+    let b = text.as_bytes();
+    let mut i = end;
+    for c in closers {
+        i = skip_ws(b, i);
+        if b.get(i) != Some(c) {
+            return Err(ObjectFailure::new(
+                "invalid-json",
+                format!("expected `{}` after record {records}", *c as char),
+            )
+            .at(Position {
+                line: Some(line_at(b, i)),
+                record: None,
+                byte: Some(i as u64),
+            }));
+        }
+        i += 1;
+    }
+    i = skip_ws(b, i);
+    if i < b.len() {
+        return Err(ObjectFailure::new(
+            "invalid-json",
+            "trailing characters after the JSON document",
+        )
+        .at(Position {
+            line: Some(line_at(b, i)),
+            record: None,
+            byte: Some(i as u64),
+        }));
+    }
+    Ok(())
+}
+
 fn records_document(
     text: &str,
     open: usize,
     f: &mut impl FnMut(&str, RecordAt),
 ) -> Result<(), ObjectFailure> {
-    // Validate the envelope first so that a broken document is reported, not half-read silently.
-    let mut records: Option<&str> = None;
-    let mut broken = None;
-    for kv in sonic_rs::to_object_iter(text) {
-        match kv {
-            Ok((k, v)) => {
-                if k.as_ref() == "Records"
-                    && let std::borrow::Cow::Borrowed(b) = v.as_raw_cow()
-                {
-                    records = Some(b);
-                }
-            }
-            Err(e) => {
-                broken = Some(e.to_string());
-                break;
-            }
+    // One pass over the array; the envelope is checked from where the array ends. Only when the
+    // document goes on with other members is it validated as a whole.
+    let (n, end) = iterate_array(text, &text[open..], f)?;
+    let b = text.as_bytes();
+    let close = skip_ws(b, end);
+    if b.get(close) == Some(&b']') {
+        let after = skip_ws(b, close + 1);
+        if b.get(after) == Some(&b',') {
+            return match sonic_rs::from_str::<serde::de::IgnoredAny>(text) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(json_break(
+                    text,
+                    0,
+                    &e,
+                    None,
+                    format!("JSON breaks after record {n}"),
+                )),
+            };
         }
     }
-    match (broken, records) {
-        (None, Some(arr)) if arr.starts_with('[') => iterate_array(text, arr, f).map(|_| ()),
-        (None, _) => Err(ObjectFailure::new("bad-shape", "`Records` is not an array")),
-        (Some(msg), _) => {
-            // Deliver what precedes the break and say where it is.
-            match iterate_array(text, &text[open..], f) {
-                Err(fail) => Err(fail),
-                Ok(n) => Err(ObjectFailure::new(
-                    "invalid-json",
-                    format!(
-                        "JSON breaks after the Records array: {}",
-                        msg.lines().next().unwrap_or("")
-                    ),
-                )
-                .at(Position {
-                    line: None,
-                    record: Some(n),
-                    byte: None,
-                })),
-            }
-        }
-    }
+    expect_tail(text, end, b"]}", n)
 }
 
 fn whole_document(

@@ -180,7 +180,7 @@ impl<'a> CloudTrailRecord<'a> {
     /// ```
     pub fn parse(raw: &'a str) -> Result<Self, RecordError> {
         let rec: RawRecord<'a> =
-            sonic_rs::from_str(raw).map_err(|e| RecordError::Json(e.to_string()))?;
+            sonic_rs::from_str(raw).map_err(|e| RecordError::Json(crate::json::short_error(&e)))?;
         if let (Some(_), Some(detail)) = (&rec.detail_type, &rec.detail) {
             let inner = reborrow(raw, detail.as_raw_str()).ok_or(RecordError::Shape(
                 "EventBridge detail is not an object in the record",

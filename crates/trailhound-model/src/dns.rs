@@ -104,7 +104,7 @@ impl<'a> DnsRecord<'a> {
     /// ```
     pub fn parse(raw: &'a str) -> Result<Self, RecordError> {
         let r: RawDns<'a> =
-            sonic_rs::from_str(raw).map_err(|e| RecordError::Json(e.to_string()))?;
+            sonic_rs::from_str(raw).map_err(|e| RecordError::Json(crate::json::short_error(&e)))?;
         let ts = r
             .query_timestamp
             .ok_or(RecordError::Missing("query_timestamp"))?;

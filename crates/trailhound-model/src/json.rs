@@ -152,6 +152,12 @@ pub fn leaf_text(raw: &str) -> Option<Cow<'_, str>> {
     Some(Cow::Borrowed(raw))
 }
 
+/// The first line of a sonic-rs error, without the excerpt its `Display` appends.
+pub fn short_error(e: &sonic_rs::Error) -> String {
+    let s = e.to_string();
+    s.lines().next().unwrap_or("").trim().to_owned()
+}
+
 /// Re-borrows `inner` as a slice of `outer` when it points inside it.
 ///
 /// sonic-rs hands back raw sub-slices whose lifetime is tied to a temporary; when the bytes are
