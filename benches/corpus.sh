@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Corpus benchmark: trailhound's scan against the decompression floor, in one run, alternating.
+#
+#   benches/corpus.sh [--runs N] [--big] [--threads N]
+#
+# Generates (once, cached under benches/corpora/) a ~1 GiB CloudTrail corpus and a ~500 MiB VPC
+# flow corpus with the corpus generator (seeded, so every machine gets the same bytes), then for
+# each corpus runs, alternating, N times each:
+#   trailhound scan --threads 2 --no-default-rules   (parse-only: every record validated and its
+#                                                    core fields extracted)
+#   libdeflate-gunzip, 2 processes                   (Debian libdeflate-tools)
+#   gzip -dc, 2 processes
+# and prints uncompressed MB/s (median run), peak RSS and the ratios. --big adds a 4 GiB
+# CloudTrail corpus to check that throughput and peak RSS stay flat as the corpus grows.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=3
+BIG=0
+THREADS=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS="$2"; shift 2 ;;
+    --big) BIG=1; shift ;;
+    --threads) THREADS="$2"; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+if ! command -v libdeflate-gunzip >/dev/null; then
+  echo "installing libdeflate-tools (for the decompression floor)" >&2
+  (apt-get install -y libdeflate-tools >/dev/null 2>&1 || sudo apt-get install -y libdeflate-tools >/dev/null 2>&1) \
+    || { echo "libdeflate-gunzip is needed: apt-get install libdeflate-tools" >&2; exit 2; }
+fi
+
+cargo build --release -q -p trailhound-cli
+BIN=target/release/trailhound
+CORPORA=benches/corpora
+mkdir -p "$CORPORA"
+
+gen() { # name kinds size
+  local dir="$CORPORA/$1"
+  if [ ! -f "$dir/manifest.json" ] || ! grep -q "\"size\": $(python3 -c "
+import sys
+s=sys.argv[1]; u={'GiB':1<<30,'MiB':1<<20}
+print(int(s[:-3])*u[s[-3:]])" "$3")" "$dir/manifest.json"; then
+    rm -rf "$dir"
+    "$BIN" corpus generate --out "$dir" --kinds "$2" --size "$3" --seed 42 --object-size 8MiB >&2
+  fi
+}
+
+CORPUS_LIST=("cloudtrail-1g cloudtrail 1GiB" "vpcflow-500m vpcflow 500MiB")
+[ "$BIG" = 1 ] && CORPUS_LIST+=("cloudtrail-4g cloudtrail 4GiB")
+for c in "${CORPUS_LIST[@]}"; do gen $c; done
+
+TIMEFILE=$(mktemp)
+measure() { # command... ; prints "seconds peak_kib" (peak RSS of the largest process)
+  /usr/bin/time -o "$TIMEFILE" -f "%e %M" "$@" >/dev/null 2>/dev/null || true
+  tail -1 "$TIMEFILE"
+}
+
+RESULTS=$(mktemp)
+for c in "${CORPUS_LIST[@]}"; do
+  set -- $c
+  name=$1 dir="$CORPORA/$1"
+  bytes=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['report']['bytes_uncompressed'])" "$dir/manifest.json")
+  find "$dir" -name '*.gz' | sort > "$dir.files"
+  for i in $(seq "$RUNS"); do
+    echo "$name trailhound $bytes $(measure "$BIN" scan "$dir" --threads "$THREADS" --no-default-rules -q)" >> "$RESULTS"
+    echo "$name libdeflate-gunzip $bytes $(measure sh -c "xargs -P2 -n 16 sh -c 'for f; do libdeflate-gunzip -c \"\$f\"; done' _ < '$dir.files'")" >> "$RESULTS"
+    echo "$name gzip-dc $bytes $(measure sh -c "xargs -P2 -n 16 gzip -dc < '$dir.files'")" >> "$RESULTS"
+  done
+done
+
+python3 - "$RESULTS" "$THREADS" <<'PY'
+import sys, statistics, collections, platform, os
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    name, tool, b, secs, kib = line.split()
+    rows[(name, tool)].append((float(secs), int(kib), int(b)))
+print(f"machine: {platform.machine()}, {os.cpu_count()} cores; trailhound threads: {sys.argv[2]}; median of {len(next(iter(rows.values())))} alternating runs")
+print(f"{'corpus':<15} {'tool':<19} {'MB/s':>8} {'peak RSS':>10} {'vs libdeflate':>14} {'vs gzip -dc':>12}")
+speed = {}
+for (name, tool), v in rows.items():
+    secs = statistics.median(x[0] for x in v)
+    speed[(name, tool)] = (v[0][2] / 1e6 / secs, max(x[1] for x in v))
+for name in dict.fromkeys(n for n, _ in rows):
+    for tool in ["trailhound", "libdeflate-gunzip", "gzip-dc"]:
+        mbs, rss = speed[(name, tool)]
+        r1 = mbs / speed[(name, "libdeflate-gunzip")][0]
+        r2 = mbs / speed[(name, "gzip-dc")][0]
+        print(f"{name:<15} {tool:<19} {mbs:8.0f} {rss/1024:8.1f} MiB {r1:13.2f}x {r2:11.2f}x")
+if ("cloudtrail-4g", "trailhound") in speed:
+    a, b = speed[("cloudtrail-1g", "trailhound")], speed[("cloudtrail-4g", "trailhound")]
+    print(f"4 GiB vs 1 GiB: throughput {b[0]/a[0]:.2f}x, peak RSS {b[1]/a[1]:.2f}x")
+PY
+rm -f "$RESULTS"

@@ -1,0 +1,36 @@
+# Recipes mirror what CI runs (.ci/run); `just --list` shows them.
+
+# Scan the bundled fixtures (the README's first command).
+scan:
+    cargo run --release -- scan fixtures/s3 fixtures/loose
+
+# The whole test suite (the README's second command; what CI runs after fmt and clippy).
+test:
+    cargo test --workspace --locked
+
+# Everything CI runs.
+ci:
+    .ci/run
+
+fmt:
+    cargo fmt --all
+
+lint:
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# criterion benchmarks (per reader).
+bench:
+    cargo bench -p trailhound-benches
+
+# The corpus benchmark: trailhound vs the decompression floor on ~1 GiB CloudTrail and ~500 MiB flow.
+bench-corpus *ARGS:
+    benches/corpus.sh {{ARGS}}
+
+# Rebuild the fixtures (needs pyarrow: python3 -m venv .venv && .venv/bin/pip install pyarrow).
+fixtures:
+    .venv/bin/python fixtures/make_fixtures.py
+
+# A profiling build for perf (release with debug info).
+profile *ARGS:
+    cargo build --profile profiling -p trailhound-cli
+    perf record -g target/profiling/trailhound {{ARGS}}
