@@ -4,10 +4,10 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use trailhound_corpus::{cloudtrail, netlogs, rng::Rng};
 use trailhound_ingest::decompress::Inflater;
-use trailhound_ingest::read::{read_cloudtrail, read_dns, read_flow, ObjectStats, TimeRange};
+use trailhound_ingest::read::{ObjectStats, TimeRange, read_cloudtrail, read_dns, read_flow};
 use trailhound_model::NullSink;
 
 const T0: i64 = 1_717_200_000_000;
@@ -29,7 +29,11 @@ fn cloudtrail_object(bytes: usize) -> (String, u64) {
 
 fn flow_object(bytes: usize, custom: bool) -> (String, u64) {
     let mut r = Rng::new(&[2]);
-    let mut s = String::from(if custom { netlogs::V5_HEADER } else { netlogs::V2_HEADER });
+    let mut s = String::from(if custom {
+        netlogs::V5_HEADER
+    } else {
+        netlogs::V2_HEADER
+    });
     s.push('\n');
     let mut n = 0;
     while s.len() < bytes {
@@ -77,7 +81,8 @@ fn readers(c: &mut Criterion) {
     let mut buf = Vec::new();
     g.bench_function("gunzip_libdeflate_cloudtrail_8MiB", |b| {
         b.iter(|| {
-            inf.gunzip(black_box(&gz), u64::MAX, &mut buf).expect("gunzip");
+            inf.gunzip(black_box(&gz), u64::MAX, &mut buf)
+                .expect("gunzip");
             assert_eq!(buf.len(), ct.len());
         })
     });
@@ -85,13 +90,16 @@ fn readers(c: &mut Criterion) {
         b.iter(|| {
             use std::io::Read;
             buf.clear();
-            flate2::read::MultiGzDecoder::new(black_box(&gz[..])).read_to_end(&mut buf).expect("gunzip");
+            flate2::read::MultiGzDecoder::new(black_box(&gz[..]))
+                .read_to_end(&mut buf)
+                .expect("gunzip");
             assert_eq!(buf.len(), ct.len());
         })
     });
     g.bench_function("gunzip_and_parse_cloudtrail_8MiB", |b| {
         b.iter(|| {
-            inf.gunzip(black_box(&gz), u64::MAX, &mut buf).expect("gunzip");
+            inf.gunzip(black_box(&gz), u64::MAX, &mut buf)
+                .expect("gunzip");
             let text = std::str::from_utf8(&buf).expect("utf8");
             let mut st = ObjectStats::default();
             read_cloudtrail(text, &range, &mut NullSink, &mut st);
@@ -102,13 +110,20 @@ fn readers(c: &mut Criterion) {
     for custom in [false, true] {
         let (flow, n) = flow_object(16 << 20, custom);
         g.throughput(Throughput::Bytes(flow.len() as u64));
-        g.bench_function(if custom { "flow_custom_v5_parse_16MiB" } else { "flow_default_v2_parse_16MiB" }, |b| {
-            b.iter(|| {
-                let mut st = ObjectStats::default();
-                read_flow(black_box(flow.as_bytes()), &range, &mut NullSink, &mut st);
-                assert_eq!(st.read, n);
-            })
-        });
+        g.bench_function(
+            if custom {
+                "flow_custom_v5_parse_16MiB"
+            } else {
+                "flow_default_v2_parse_16MiB"
+            },
+            |b| {
+                b.iter(|| {
+                    let mut st = ObjectStats::default();
+                    read_flow(black_box(flow.as_bytes()), &range, &mut NullSink, &mut st);
+                    assert_eq!(st.read, n);
+                })
+            },
+        );
     }
 
     let (dns, dns_n) = dns_object(8 << 20);
