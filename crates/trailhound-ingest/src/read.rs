@@ -9,7 +9,8 @@
 
 use trailhound_model::flow::FlowSchema;
 use trailhound_model::time::EpochMillis;
-use trailhound_model::{CloudTrailRecord, DnsRecord, FlowRecord, LogKind, RecordError, RecordSink};
+use trailhound_model::members::for_each_record_member;
+use trailhound_model::{CloudTrailRecord, DnsRecord, FlowRecord, LogKind, Members, RecordError, RecordSink};
 
 use crate::summary::{ErrorEntry, MAX_RECORD_ERRORS_PER_OBJECT};
 
@@ -275,193 +276,67 @@ fn json_break(
     })
 }
 
-/// Iterates the elements of the JSON array that `array` (a slice of `text`) starts with; returns
-/// the element count and the offset in `text` just past the last element.
-fn iterate_array(
-    text: &str,
-    array: &str,
-    f: &mut impl FnMut(&str, RecordAt),
-) -> Result<(u64, usize), ObjectFailure> {
-    let mut n = 0u64;
-    let mut last_end = offset_in(text, array) + 1;
-    for el in sonic_rs::to_array_iter(array) {
-        match el {
-            Ok(v) => {
-                let raw = match v.as_raw_cow() {
-                    std::borrow::Cow::Borrowed(b) => b,
-                    std::borrow::Cow::Owned(_) => {
-                        return Err(ObjectFailure::new(
-                            "invalid-json",
-                            "array element is not addressable",
-                        ));
-                    }
-                };
-                let offset = offset_in(text, raw);
-                last_end = offset + raw.len();
-                f(
-                    raw,
-                    RecordAt {
-                        index: n,
-                        offset,
-                        line: None,
-                    },
-                );
-                n += 1;
-            }
-            Err(e) => {
-                return Err(json_break(
-                    text,
-                    offset_in(text, array),
-                    &e,
-                    Some(n + 1),
-                    format!("JSON breaks in record {}", n + 1),
-                ));
-            }
-        }
-    }
-    Ok((n, last_end))
-}
 
-/// Calls `f` with the text of every record in a JSON object of any of the shapes AWS exports use:
-/// `{"Records":[…]}`, a bare array, JSON lines, or one object. Returns the failure when the
-/// document's structure breaks (records before the break have been delivered).
-pub fn for_each_json_record(
-    text: &str,
-    mut f: impl FnMut(&str, RecordAt),
+/// Calls `f` with every record (its top-level members, or why they could not be read) of a JSON
+/// object in any of the shapes AWS exports use: `{"Records":[…]}`, a bare array, JSON lines, or
+/// one object. Returns the failure when the document's structure breaks (records before the break
+/// have been delivered).
+pub fn for_each_json_record<'a>(
+    text: &'a str,
+    mut f: impl FnMut(Result<Members<'a>, RecordError>, RecordAt),
 ) -> Result<(), ObjectFailure> {
     let start = skip_ws(text.as_bytes(), 0);
     let body = &text[start..];
     if body.is_empty() {
         return Ok(());
     }
-    if body.starts_with('[') {
-        return iterate_array(text, body, &mut f)
-            .and_then(|(n, end)| expect_tail(text, end, b"]", n));
+    if !body.starts_with(['[', '{']) {
+        return Err(ObjectFailure::new("invalid-json", "content is neither a JSON object nor an array")
+            .at(Position { line: Some(line_at(text.as_bytes(), start)), record: None, byte: Some(start as u64) }));
     }
-    if !body.starts_with('{') {
-        return Err(ObjectFailure::new(
-            "invalid-json",
-            "content is neither a JSON object nor an array",
-        )
-        .at(Position {
-            line: Some(line_at(text.as_bytes(), start)),
-            record: None,
-            byte: Some(start as u64),
-        }));
-    }
-    if let Some(open) = records_prefix(text) {
-        return records_document(text, open, &mut f);
+    if body.starts_with('[') || records_prefix(text).is_some() {
+        return walk_document(text, &mut f).map(|_| ());
     }
     // JSON lines when the first line is a complete JSON value on its own.
     let first_end = memchr::memchr(b'\n', body.as_bytes()).unwrap_or(body.len());
     let first = body[..first_end].trim_end();
-    if sonic_rs::from_str::<serde::de::IgnoredAny>(first).is_ok() {
-        if sonic_rs::get(first, ["Records"]).is_ok() {
-            return whole_document(text, body, &mut f);
-        }
+    if sonic_rs::from_str::<serde::de::IgnoredAny>(first).is_ok() && sonic_rs::get(first, ["Records"]).is_err() {
         return json_lines(text, &mut f);
     }
     whole_document(text, body, &mut f)
 }
 
-/// Checks that only `closers` (and whitespace) follow offset `end`.
-fn expect_tail(text: &str, end: usize, closers: &[u8], records: u64) -> Result<(), ObjectFailure> {
-    let b = text.as_bytes();
-    let mut i = end;
-    for c in closers {
-        i = skip_ws(b, i);
-        if b.get(i) != Some(c) {
-            return Err(ObjectFailure::new(
-                "invalid-json",
-                format!("expected `{}` after record {records}", *c as char),
-            )
-            .at(Position {
-                line: Some(line_at(b, i)),
-                record: None,
-                byte: Some(i as u64),
-            }));
-        }
-        i += 1;
+/// One pass over a `{"Records":[…]}` document or a bare array.
+fn walk_document<'a>(
+    text: &'a str,
+    f: &mut impl FnMut(Result<Members<'a>, RecordError>, RecordAt),
+) -> Result<bool, ObjectFailure> {
+    let mut delivered = 0u64;
+    let res = for_each_record_member(text, &mut |m, i| {
+        let offset = m.offset_in(text).unwrap_or(0);
+        delivered = i + 1;
+        f(Ok(m), RecordAt { index: i, offset, line: None });
+    });
+    res.map_err(|e| json_break(text, 0, &e, Some(delivered + 1), format!("JSON breaks in record {}", delivered + 1)))
+}
+
+fn whole_document<'a>(
+    text: &'a str,
+    body: &'a str,
+    f: &mut impl FnMut(Result<Members<'a>, RecordError>, RecordAt),
+) -> Result<(), ObjectFailure> {
+    if walk_document(text, f)? {
+        return Ok(());
     }
-    i = skip_ws(b, i);
-    if i < b.len() {
-        return Err(ObjectFailure::new(
-            "invalid-json",
-            "trailing characters after the JSON document",
-        )
-        .at(Position {
-            line: Some(line_at(b, i)),
-            record: None,
-            byte: Some(i as u64),
-        }));
-    }
+    // One object that is itself the record (a pretty-printed sample).
+    f(Members::parse(body.trim_end()), RecordAt { index: 0, offset: offset_in(text, body), line: None });
     Ok(())
 }
 
-fn records_document(
-    text: &str,
-    open: usize,
-    f: &mut impl FnMut(&str, RecordAt),
+fn json_lines<'a>(
+    text: &'a str,
+    f: &mut impl FnMut(Result<Members<'a>, RecordError>, RecordAt),
 ) -> Result<(), ObjectFailure> {
-    // One pass over the array; the envelope is checked from where the array ends. Only when the
-    // document goes on with other members is it validated as a whole.
-    let (n, end) = iterate_array(text, &text[open..], f)?;
-    let b = text.as_bytes();
-    let close = skip_ws(b, end);
-    if b.get(close) == Some(&b']') {
-        let after = skip_ws(b, close + 1);
-        if b.get(after) == Some(&b',') {
-            return match sonic_rs::from_str::<serde::de::IgnoredAny>(text) {
-                Ok(_) => Ok(()),
-                Err(e) => Err(json_break(
-                    text,
-                    0,
-                    &e,
-                    None,
-                    format!("JSON breaks after record {n}"),
-                )),
-            };
-        }
-    }
-    expect_tail(text, end, b"]}", n)
-}
-
-fn whole_document(
-    text: &str,
-    body: &str,
-    f: &mut impl FnMut(&str, RecordAt),
-) -> Result<(), ObjectFailure> {
-    if let Err(e) = sonic_rs::from_str::<serde::de::IgnoredAny>(body) {
-        return Err(json_break(
-            text,
-            offset_in(text, body),
-            &e,
-            Some(1),
-            "invalid JSON".into(),
-        ));
-    }
-    match sonic_rs::get(body, ["Records"]) {
-        Ok(v) => match v.as_raw_cow() {
-            std::borrow::Cow::Borrowed(arr) if arr.starts_with('[') => {
-                iterate_array(text, arr, f).map(|_| ())
-            }
-            _ => Err(ObjectFailure::new("bad-shape", "`Records` is not an array")),
-        },
-        Err(_) => {
-            f(
-                body.trim_end(),
-                RecordAt {
-                    index: 0,
-                    offset: offset_in(text, body),
-                    line: None,
-                },
-            );
-            Ok(())
-        }
-    }
-}
-
-fn json_lines(text: &str, f: &mut impl FnMut(&str, RecordAt)) -> Result<(), ObjectFailure> {
     let b = text.as_bytes();
     let mut pos = 0usize;
     let mut line_no = 0u64;
@@ -472,7 +347,7 @@ fn json_lines(text: &str, f: &mut impl FnMut(&str, RecordAt)) -> Result<(), Obje
         let line = text[pos..end].trim();
         if !line.is_empty() {
             f(
-                line,
+                Members::parse(line),
                 RecordAt {
                     index,
                     offset: pos,
@@ -493,9 +368,9 @@ pub fn read_cloudtrail<S: RecordSink>(
     sink: &mut S,
     stats: &mut ObjectStats,
 ) {
-    let res = for_each_json_record(text, |raw, at| {
+    let res = for_each_json_record(text, |members, at| {
         stats.read += 1;
-        match CloudTrailRecord::parse(raw) {
+        match members.and_then(CloudTrailRecord::from_members) {
             Ok(r) => {
                 if range.contains(r.time) {
                     stats.parsed += 1;
@@ -519,9 +394,9 @@ pub fn read_dns<S: RecordSink>(
     sink: &mut S,
     stats: &mut ObjectStats,
 ) {
-    let res = for_each_json_record(text, |raw, at| {
+    let res = for_each_json_record(text, |members, at| {
         stats.read += 1;
-        match DnsRecord::parse(raw) {
+        match members.and_then(DnsRecord::from_members) {
             Ok(r) => {
                 if range.contains(r.time) {
                     stats.parsed += 1;
@@ -693,7 +568,9 @@ mod tests {
 
     fn records(text: &str) -> (Vec<String>, Result<(), ObjectFailure>) {
         let mut v = Vec::new();
-        let r = for_each_json_record(text, |raw, _| v.push(raw.to_owned()));
+        let r = for_each_json_record(text, |m, _| {
+            v.push(m.map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")).unwrap_or_else(|e| e.to_string()))
+        });
         (v, r)
     }
 
@@ -702,14 +579,14 @@ mod tests {
         let (v, r) = records("{\"Records\": [{\"a\":1}, {\"b\":2}]}");
         assert_eq!((v.len(), r), (2, Ok(())));
         let (v, r) = records("\n [ {\"a\":1},\n{\"b\":[2]} ]\n");
-        assert_eq!(v, vec!["{\"a\":1}", "{\"b\":[2]}"]);
+        assert_eq!(v, vec!["a=1", "b=[2]"]);
         assert!(r.is_ok());
         let (v, _) = records("{\"a\":1}\n\n{\"a\":2}\r\n{\"a\":3}");
         assert_eq!(v.len(), 3);
         let (v, _) = records("{\n  \"a\": 1\n}\n");
         assert_eq!(v.len(), 1);
         let (v, _) = records("{\"x\":1, \"Records\":[{\"a\":1}]}");
-        assert_eq!(v, vec!["{\"a\":1}"]);
+        assert_eq!(v, vec!["a=1"]);
         let (v, r) = records("{\"Records\": [{\"a\":1}]}");
         assert_eq!((v.len(), r.is_ok()), (1, true));
         let (v, _) = records("{\"Records\": []}");

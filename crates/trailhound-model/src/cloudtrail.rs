@@ -11,48 +11,11 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use crate::RecordError;
-use crate::json::{LenientBool, LenientStr, get_path, reborrow};
+use crate::json::{LenientBool, LenientStr, leaf_text};
+use crate::members::Members;
 use crate::time::{EpochMillis, parse_timestamp};
 
 type S<'a> = Option<Cow<'a, str>>;
-
-#[derive(Deserialize)]
-struct RawRecord<'a> {
-    #[serde(rename = "eventVersion", borrow, default)]
-    event_version: Option<LenientStr<'a>>,
-    #[serde(rename = "eventTime", borrow, default)]
-    event_time: S<'a>,
-    #[serde(rename = "@timestamp", borrow, default)]
-    logstash_time: S<'a>,
-    #[serde(rename = "eventSource", borrow, default)]
-    event_source: S<'a>,
-    #[serde(rename = "eventName", borrow, default)]
-    event_name: S<'a>,
-    #[serde(rename = "awsRegion", borrow, default)]
-    aws_region: S<'a>,
-    #[serde(rename = "sourceIPAddress", borrow, default)]
-    source_ip: S<'a>,
-    #[serde(rename = "userAgent", borrow, default)]
-    user_agent: S<'a>,
-    #[serde(rename = "errorCode", borrow, default)]
-    error_code: S<'a>,
-    #[serde(rename = "errorMessage", borrow, default)]
-    error_message: S<'a>,
-    #[serde(rename = "eventID", borrow, default)]
-    event_id: S<'a>,
-    #[serde(rename = "eventType", borrow, default)]
-    event_type: S<'a>,
-    #[serde(rename = "recipientAccountId", borrow, default)]
-    recipient_account_id: Option<LenientStr<'a>>,
-    #[serde(rename = "readOnly", default)]
-    read_only: Option<LenientBool>,
-    #[serde(rename = "userIdentity", borrow, default)]
-    user_identity: Option<RawIdentity<'a>>,
-    #[serde(rename = "detail-type", borrow, default)]
-    detail_type: S<'a>,
-    #[serde(borrow, default)]
-    detail: Option<sonic_rs::LazyValue<'a>>,
-}
 
 #[derive(Deserialize, Default)]
 struct RawIdentity<'a> {
@@ -124,8 +87,8 @@ pub struct Identity<'a> {
 /// One CloudTrail event.
 #[derive(Debug, Clone)]
 pub struct CloudTrailRecord<'a> {
-    /// The record's JSON text (the EventBridge `detail` when the input was an envelope).
-    pub raw: &'a str,
+    /// The record's top-level members (the EventBridge `detail`'s when the input was an envelope).
+    pub members: Members<'a>,
     /// `eventTime` (or Logstash's `@timestamp` when an export dropped it), in epoch milliseconds.
     pub time: EpochMillis,
     /// `eventVersion`.
@@ -157,6 +120,33 @@ pub struct CloudTrailRecord<'a> {
     pub identity: Identity<'a>,
 }
 
+/// A string member: `None` when absent or `null`, an error when it is not a string.
+pub(crate) fn string<'a>(m: &Members<'a>, key: &'static str) -> Result<S<'a>, RecordError> {
+    match m.get(key) {
+        None | Some("null") => Ok(None),
+        Some(v) if v.starts_with('"') => {
+            leaf_text(v).map(Some).ok_or_else(|| RecordError::Json(format!("`{key}` is not a valid string")))
+        }
+        Some(v) => Err(RecordError::BadValue { field: key, value: v.chars().take(64).collect() }),
+    }
+}
+
+/// A scalar member as text (strings unescaped, numbers and booleans as written); objects and
+/// arrays read as absent.
+pub(crate) fn lenient<'a>(m: &Members<'a>, key: &str) -> S<'a> {
+    m.get(key).filter(|v| !v.starts_with(['{', '['])).and_then(leaf_text)
+}
+
+/// A boolean member, also spelled as a string (`"true"`).
+pub(crate) fn boolean(m: &Members<'_>, key: &'static str) -> Result<Option<bool>, RecordError> {
+    match m.get(key) {
+        None | Some("null") => Ok(None),
+        Some(v) => sonic_rs::from_str::<LenientBool>(v)
+            .map(|b| Some(b.0))
+            .map_err(|_| RecordError::BadValue { field: key, value: v.chars().take(64).collect() }),
+    }
+}
+
 fn non_empty(s: S<'_>) -> S<'_> {
     s.filter(|v| !v.is_empty())
 }
@@ -179,48 +169,48 @@ impl<'a> CloudTrailRecord<'a> {
     /// assert!(r.source_ip_addr().is_some());
     /// ```
     pub fn parse(raw: &'a str) -> Result<Self, RecordError> {
-        let rec: RawRecord<'a> =
-            sonic_rs::from_str(raw).map_err(|e| RecordError::Json(crate::json::short_error(&e)))?;
-        if let (Some(_), Some(detail)) = (&rec.detail_type, &rec.detail) {
-            let inner = reborrow(raw, detail.as_raw_str()).ok_or(RecordError::Shape(
-                "EventBridge detail is not an object in the record",
-            ))?;
-            if !inner.starts_with('{') {
+        Self::from_members(Members::parse(raw)?)
+    }
+
+    /// Builds the record from its already-captured top-level members (the hot path: see
+    /// [`crate::members`]).
+    pub fn from_members(m: Members<'a>) -> Result<Self, RecordError> {
+        if m.is_not_object() {
+            return Err(RecordError::Shape("record is not a JSON object"));
+        }
+        if let (Some(_), Some(detail)) = (m.get("detail-type"), m.get("detail")) {
+            if !detail.starts_with('{') {
                 return Err(RecordError::Shape("EventBridge detail is not an object"));
             }
-            return Self::parse(inner);
+            return Self::from_members(Members::parse(detail)?);
         }
-        let time_text = rec
-            .event_time
-            .as_deref()
-            .or(rec.logstash_time.as_deref())
+        let time_text = string(&m, "eventTime")?
+            .or(string(&m, "@timestamp")?)
             .ok_or(RecordError::Missing("eventTime"))?;
-        let time =
-            parse_timestamp(time_text).ok_or_else(|| RecordError::BadTime(time_text.to_owned()))?;
-        let event_name = rec.event_name.ok_or(RecordError::Missing("eventName"))?;
-        let id = rec.user_identity.unwrap_or_default();
+        let time = parse_timestamp(&time_text).ok_or_else(|| RecordError::BadTime(time_text.to_string()))?;
+        let event_name = string(&m, "eventName")?.ok_or(RecordError::Missing("eventName"))?;
+        let id: RawIdentity<'a> = match m.get("userIdentity") {
+            None | Some("null") => RawIdentity::default(),
+            Some(raw) => sonic_rs::from_str(raw).map_err(|e| RecordError::Json(format!("userIdentity: {}", crate::json::short_error(&e))))?,
+        };
         let (issuer, attrs) = match id.session_context {
-            Some(c) => (
-                c.session_issuer.unwrap_or_default(),
-                c.attributes.unwrap_or_default(),
-            ),
+            Some(c) => (c.session_issuer.unwrap_or_default(), c.attributes.unwrap_or_default()),
             None => (RawIssuer::default(), RawAttributes::default()),
         };
         Ok(CloudTrailRecord {
-            raw,
             time,
-            event_version: rec.event_version.map(|v| v.0),
-            event_source: rec.event_source,
+            event_version: lenient(&m, "eventVersion"),
+            event_source: string(&m, "eventSource")?,
             event_name,
-            aws_region: rec.aws_region,
-            source_ip: non_empty(rec.source_ip),
-            user_agent: rec.user_agent,
-            error_code: non_empty(rec.error_code),
-            error_message: rec.error_message,
-            event_id: rec.event_id,
-            event_type: rec.event_type,
-            recipient_account_id: rec.recipient_account_id.map(|v| v.0),
-            read_only: rec.read_only.map(|b| b.0),
+            aws_region: string(&m, "awsRegion")?,
+            source_ip: non_empty(string(&m, "sourceIPAddress")?),
+            user_agent: string(&m, "userAgent")?,
+            error_code: non_empty(string(&m, "errorCode")?),
+            error_message: string(&m, "errorMessage")?,
+            event_id: string(&m, "eventID")?,
+            event_type: string(&m, "eventType")?,
+            recipient_account_id: lenient(&m, "recipientAccountId"),
+            read_only: boolean(&m, "readOnly")?,
             identity: Identity {
                 kind: id.kind,
                 principal_id: id.principal_id,
@@ -233,6 +223,7 @@ impl<'a> CloudTrailRecord<'a> {
                 session_issuer_name: issuer.user_name,
                 mfa_authenticated: attrs.mfa_authenticated.map(|b| b.0),
             },
+            members: m,
         })
     }
 
@@ -251,13 +242,13 @@ impl<'a> CloudTrailRecord<'a> {
     /// The raw JSON text at a dotted path (`requestParameters.bucketName`), `None` when absent
     /// or `null`.
     pub fn get(&self, path: &str) -> Option<&'a str> {
-        get_path(self.raw, path)
+        self.members.path(path)
     }
 
     /// The value at a dotted path as text: strings unescaped, numbers and booleans as written.
     /// Objects and arrays come back as their JSON text.
     pub fn get_str(&self, path: &str) -> Option<Cow<'a, str>> {
-        crate::json::leaf_text(self.get(path)?)
+        leaf_text(self.get(path)?)
     }
 }
 
@@ -301,7 +292,7 @@ mod tests {
         );
         let r = CloudTrailRecord::parse(&env).unwrap();
         assert_eq!(r.event_name, "ListBuckets");
-        assert_eq!(r.raw, FULL);
+        assert_eq!(r.event_id.as_deref(), Some("e1"));
     }
 
     #[test]
@@ -327,17 +318,15 @@ mod tests {
             CloudTrailRecord::parse(r#"{"eventTime":"soon","eventName":"X"}"#),
             Err(RecordError::BadTime(_))
         ));
-        assert!(matches!(
-            CloudTrailRecord::parse(r#"{"eventTime":"#),
-            Err(RecordError::Json(_))
-        ));
-        assert!(matches!(
-            CloudTrailRecord::parse(r#"[1,2]"#),
-            Err(RecordError::Json(_))
-        ));
+        assert!(matches!(CloudTrailRecord::parse(r#"{"eventTime":"#), Err(RecordError::Json(_))));
+        assert!(matches!(CloudTrailRecord::parse(r#"[1,2]"#), Err(RecordError::Shape(_))));
         assert!(matches!(
             CloudTrailRecord::parse(r#"{"eventTime":"2020-01-01T00:00:00Z","eventName":7}"#),
-            Err(RecordError::Json(_))
+            Err(RecordError::BadValue { field: "eventName", .. })
+        ));
+        assert!(matches!(
+            CloudTrailRecord::parse(r#"{"eventTime":"2020-01-01T00:00:00Z","eventName":"X","readOnly":"perhaps"}"#),
+            Err(RecordError::BadValue { field: "readOnly", .. })
         ));
     }
 }

@@ -10,40 +10,12 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use crate::RecordError;
-use crate::json::{LenientStr, get_path, leaf_text};
+use crate::cloudtrail::{lenient, string};
+use crate::json::leaf_text;
+use crate::members::Members;
 use crate::time::{EpochMillis, parse_timestamp};
 
 type S<'a> = Option<Cow<'a, str>>;
-
-#[derive(Deserialize)]
-struct RawDns<'a> {
-    #[serde(borrow, default)]
-    version: Option<LenientStr<'a>>,
-    #[serde(borrow, default)]
-    account_id: Option<LenientStr<'a>>,
-    #[serde(borrow, default)]
-    region: S<'a>,
-    #[serde(borrow, default)]
-    vpc_id: S<'a>,
-    #[serde(borrow, default)]
-    query_timestamp: S<'a>,
-    #[serde(borrow, default)]
-    query_name: S<'a>,
-    #[serde(borrow, default)]
-    query_type: S<'a>,
-    #[serde(borrow, default)]
-    rcode: S<'a>,
-    #[serde(borrow, default)]
-    srcaddr: S<'a>,
-    #[serde(borrow, default)]
-    srcport: Option<LenientStr<'a>>,
-    #[serde(borrow, default)]
-    transport: S<'a>,
-    #[serde(borrow, default)]
-    srcids: Option<RawSrcIds<'a>>,
-    #[serde(borrow, default)]
-    firewall_rule_action: S<'a>,
-}
 
 #[derive(Deserialize, Default)]
 struct RawSrcIds<'a> {
@@ -56,8 +28,8 @@ struct RawSrcIds<'a> {
 /// One resolver query.
 #[derive(Debug, Clone)]
 pub struct DnsRecord<'a> {
-    /// The record's JSON text.
-    pub raw: &'a str,
+    /// The record's top-level members.
+    pub members: Members<'a>,
     /// `query_timestamp` in epoch milliseconds.
     pub time: EpochMillis,
     /// `version` (`"1.100000"`).
@@ -103,45 +75,52 @@ impl<'a> DnsRecord<'a> {
     /// assert_eq!(r.values("answers.Rdata"), vec!["93.184.216.34"]);
     /// ```
     pub fn parse(raw: &'a str) -> Result<Self, RecordError> {
-        let r: RawDns<'a> =
-            sonic_rs::from_str(raw).map_err(|e| RecordError::Json(crate::json::short_error(&e)))?;
-        let ts = r
-            .query_timestamp
-            .ok_or(RecordError::Missing("query_timestamp"))?;
+        Self::from_members(Members::parse(raw)?)
+    }
+
+    /// Builds the record from its already-captured top-level members.
+    pub fn from_members(m: Members<'a>) -> Result<Self, RecordError> {
+        if m.is_not_object() {
+            return Err(RecordError::Shape("record is not a JSON object"));
+        }
+        let ts = string(&m, "query_timestamp")?.ok_or(RecordError::Missing("query_timestamp"))?;
         let time = parse_timestamp(&ts).ok_or_else(|| RecordError::BadTime(ts.to_string()))?;
-        let query_name = r.query_name.ok_or(RecordError::Missing("query_name"))?;
-        let srcport = match r.srcport {
+        let query_name = string(&m, "query_name")?.ok_or(RecordError::Missing("query_name"))?;
+        let srcport = match lenient(&m, "srcport") {
             None => None,
-            Some(p) if p.0.is_empty() || p.0 == "-" => None,
-            Some(p) => Some(p.0.parse::<u16>().map_err(|_| RecordError::BadValue {
+            Some(p) if p.is_empty() || p == "-" => None,
+            Some(p) => Some(p.parse::<u16>().map_err(|_| RecordError::BadValue {
                 field: "srcport",
-                value: p.0.chars().take(64).collect(),
+                value: p.chars().take(64).collect(),
             })?),
         };
-        let srcaddr = match r.srcaddr.as_deref() {
+        let srcaddr = match string(&m, "srcaddr")?.as_deref() {
             None | Some("" | "-") => None,
             Some(a) => Some(a.parse().map_err(|_| RecordError::BadValue {
                 field: "srcaddr",
                 value: a.chars().take(64).collect(),
             })?),
         };
-        let ids = r.srcids.unwrap_or_default();
+        let ids: RawSrcIds<'a> = match m.get("srcids") {
+            None | Some("null") => RawSrcIds::default(),
+            Some(raw) => sonic_rs::from_str(raw).map_err(|e| RecordError::Json(format!("srcids: {}", crate::json::short_error(&e))))?,
+        };
         Ok(DnsRecord {
-            raw,
             time,
-            version: r.version.map(|v| v.0),
-            account_id: r.account_id.map(|v| v.0),
-            region: r.region,
-            vpc_id: r.vpc_id,
+            version: lenient(&m, "version"),
+            account_id: lenient(&m, "account_id"),
+            region: string(&m, "region")?,
+            vpc_id: string(&m, "vpc_id")?,
             query_name,
-            query_type: r.query_type,
-            rcode: r.rcode,
+            query_type: string(&m, "query_type")?,
+            rcode: string(&m, "rcode")?,
             srcaddr,
             srcport,
-            transport: r.transport,
+            transport: string(&m, "transport")?,
             instance: ids.instance,
             resolver_endpoint: ids.resolver_endpoint,
-            firewall_rule_action: r.firewall_rule_action,
+            firewall_rule_action: string(&m, "firewall_rule_action")?,
+            members: m,
         })
     }
 
@@ -160,14 +139,19 @@ impl<'a> DnsRecord<'a> {
 
     /// The raw JSON text at a dotted path, `None` when absent or `null`.
     pub fn get(&self, path: &str) -> Option<&'a str> {
-        get_path(self.raw, path)
+        self.members.path(path)
     }
 
     /// Every value at a dotted path, walking into arrays on the way: `answers.Rdata` gives each
     /// answer's `Rdata`. The older flat `rdata` field is read the same way.
     pub fn values(&self, path: &str) -> Vec<Cow<'a, str>> {
         let mut out = Vec::new();
-        collect_values(self.raw, &path.split('.').collect::<Vec<_>>(), &mut out);
+        let segs: Vec<&str> = path.split('.').collect();
+        if let Some((head, rest)) = segs.split_first() {
+            if let Some(v) = self.members.get(head) {
+                collect_values(v, rest, &mut out);
+            }
+        }
         out
     }
 }

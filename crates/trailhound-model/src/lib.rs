@@ -31,10 +31,12 @@ pub mod cloudtrail;
 pub mod dns;
 pub mod flow;
 pub mod json;
+pub mod members;
 pub mod time;
 
 pub use cloudtrail::{CloudTrailRecord, Identity};
 pub use dns::DnsRecord;
+pub use members::Members;
 pub use flow::{FlowAction, FlowField, FlowRecord, FlowSchema, LogStatus};
 
 /// The three log sources trailhound reads.
