@@ -8,9 +8,11 @@
 //! reader splits lines with `memchr` and parses fields into a reused offset buffer.
 
 use trailhound_model::flow::FlowSchema;
-use trailhound_model::time::EpochMillis;
 use trailhound_model::members::for_each_record_member;
-use trailhound_model::{CloudTrailRecord, DnsRecord, FlowRecord, LogKind, Members, RecordError, RecordSink};
+use trailhound_model::time::EpochMillis;
+use trailhound_model::{
+    CloudTrailRecord, DnsRecord, FlowRecord, LogKind, Members, RecordError, RecordSink,
+};
 
 use crate::summary::{ErrorEntry, MAX_RECORD_ERRORS_PER_OBJECT};
 
@@ -276,14 +278,33 @@ fn json_break(
     })
 }
 
+/// One record as the JSON walk hands it over: a line (or document) of text, or the members
+/// already captured while walking a `Records` array.
+#[derive(Debug)]
+pub enum JsonItem<'a> {
+    /// The record's JSON text.
+    Text(&'a str),
+    /// The record's top-level members.
+    Members(Members<'a>),
+}
 
-/// Calls `f` with every record (its top-level members, or why they could not be read) of a JSON
+impl<'a> JsonItem<'a> {
+    /// The members, capturing them from text when needed.
+    pub fn into_members(self) -> Result<Members<'a>, RecordError> {
+        match self {
+            JsonItem::Text(t) => Members::parse(t),
+            JsonItem::Members(m) => Ok(m),
+        }
+    }
+}
+
+/// Calls `f` with every record of a JSON
 /// object in any of the shapes AWS exports use: `{"Records":[…]}`, a bare array, JSON lines, or
 /// one object. Returns the failure when the document's structure breaks (records before the break
 /// have been delivered).
 pub fn for_each_json_record<'a>(
     text: &'a str,
-    mut f: impl FnMut(Result<Members<'a>, RecordError>, RecordAt),
+    mut f: impl FnMut(JsonItem<'a>, RecordAt),
 ) -> Result<(), ObjectFailure> {
     let start = skip_ws(text.as_bytes(), 0);
     let body = &text[start..];
@@ -291,8 +312,15 @@ pub fn for_each_json_record<'a>(
         return Ok(());
     }
     if !body.starts_with(['[', '{']) {
-        return Err(ObjectFailure::new("invalid-json", "content is neither a JSON object nor an array")
-            .at(Position { line: Some(line_at(text.as_bytes(), start)), record: None, byte: Some(start as u64) }));
+        return Err(ObjectFailure::new(
+            "invalid-json",
+            "content is neither a JSON object nor an array",
+        )
+        .at(Position {
+            line: Some(line_at(text.as_bytes(), start)),
+            record: None,
+            byte: Some(start as u64),
+        }));
     }
     if body.starts_with('[') || records_prefix(text).is_some() {
         return walk_document(text, &mut f).map(|_| ());
@@ -300,7 +328,9 @@ pub fn for_each_json_record<'a>(
     // JSON lines when the first line is a complete JSON value on its own.
     let first_end = memchr::memchr(b'\n', body.as_bytes()).unwrap_or(body.len());
     let first = body[..first_end].trim_end();
-    if sonic_rs::from_str::<serde::de::IgnoredAny>(first).is_ok() && sonic_rs::get(first, ["Records"]).is_err() {
+    if sonic_rs::from_str::<serde::de::IgnoredAny>(first).is_ok()
+        && sonic_rs::get(first, ["Records"]).is_err()
+    {
         return json_lines(text, &mut f);
     }
     whole_document(text, body, &mut f)
@@ -309,33 +339,55 @@ pub fn for_each_json_record<'a>(
 /// One pass over a `{"Records":[…]}` document or a bare array.
 fn walk_document<'a>(
     text: &'a str,
-    f: &mut impl FnMut(Result<Members<'a>, RecordError>, RecordAt),
+    f: &mut impl FnMut(JsonItem<'a>, RecordAt),
 ) -> Result<bool, ObjectFailure> {
     let mut delivered = 0u64;
     let res = for_each_record_member(text, &mut |m, i| {
         let offset = m.offset_in(text).unwrap_or(0);
         delivered = i + 1;
-        f(Ok(m), RecordAt { index: i, offset, line: None });
+        f(
+            JsonItem::Members(m),
+            RecordAt {
+                index: i,
+                offset,
+                line: None,
+            },
+        );
     });
-    res.map_err(|e| json_break(text, 0, &e, Some(delivered + 1), format!("JSON breaks in record {}", delivered + 1)))
+    res.map_err(|e| {
+        json_break(
+            text,
+            0,
+            &e,
+            Some(delivered + 1),
+            format!("JSON breaks in record {}", delivered + 1),
+        )
+    })
 }
 
 fn whole_document<'a>(
     text: &'a str,
     body: &'a str,
-    f: &mut impl FnMut(Result<Members<'a>, RecordError>, RecordAt),
+    f: &mut impl FnMut(JsonItem<'a>, RecordAt),
 ) -> Result<(), ObjectFailure> {
     if walk_document(text, f)? {
         return Ok(());
     }
     // One object that is itself the record (a pretty-printed sample).
-    f(Members::parse(body.trim_end()), RecordAt { index: 0, offset: offset_in(text, body), line: None });
+    f(
+        JsonItem::Text(body.trim_end()),
+        RecordAt {
+            index: 0,
+            offset: offset_in(text, body),
+            line: None,
+        },
+    );
     Ok(())
 }
 
 fn json_lines<'a>(
     text: &'a str,
-    f: &mut impl FnMut(Result<Members<'a>, RecordError>, RecordAt),
+    f: &mut impl FnMut(JsonItem<'a>, RecordAt),
 ) -> Result<(), ObjectFailure> {
     let b = text.as_bytes();
     let mut pos = 0usize;
@@ -347,7 +399,7 @@ fn json_lines<'a>(
         let line = text[pos..end].trim();
         if !line.is_empty() {
             f(
-                Members::parse(line),
+                JsonItem::Text(line),
                 RecordAt {
                     index,
                     offset: pos,
@@ -370,7 +422,10 @@ pub fn read_cloudtrail<S: RecordSink>(
 ) {
     let res = for_each_json_record(text, |members, at| {
         stats.read += 1;
-        match members.and_then(CloudTrailRecord::from_members) {
+        match members
+            .into_members()
+            .and_then(CloudTrailRecord::from_members)
+        {
             Ok(r) => {
                 if range.contains(r.time) {
                     stats.parsed += 1;
@@ -396,7 +451,11 @@ pub fn read_dns<S: RecordSink>(
 ) {
     let res = for_each_json_record(text, |members, at| {
         stats.read += 1;
-        match members.and_then(DnsRecord::from_members) {
+        let parsed = match members {
+            JsonItem::Text(t) => DnsRecord::parse(t),
+            JsonItem::Members(m) => DnsRecord::from_members(m),
+        };
+        match parsed {
             Ok(r) => {
                 if range.contains(r.time) {
                     stats.parsed += 1;
@@ -569,7 +628,16 @@ mod tests {
     fn records(text: &str) -> (Vec<String>, Result<(), ObjectFailure>) {
         let mut v = Vec::new();
         let r = for_each_json_record(text, |m, _| {
-            v.push(m.map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")).unwrap_or_else(|e| e.to_string()))
+            v.push(
+                m.into_members()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_else(|e| e.to_string()),
+            )
         });
         (v, r)
     }

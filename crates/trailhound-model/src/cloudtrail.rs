@@ -124,17 +124,22 @@ pub struct CloudTrailRecord<'a> {
 pub(crate) fn string<'a>(m: &Members<'a>, key: &'static str) -> Result<S<'a>, RecordError> {
     match m.get(key) {
         None | Some("null") => Ok(None),
-        Some(v) if v.starts_with('"') => {
-            leaf_text(v).map(Some).ok_or_else(|| RecordError::Json(format!("`{key}` is not a valid string")))
-        }
-        Some(v) => Err(RecordError::BadValue { field: key, value: v.chars().take(64).collect() }),
+        Some(v) if v.starts_with('"') => leaf_text(v)
+            .map(Some)
+            .ok_or_else(|| RecordError::Json(format!("`{key}` is not a valid string"))),
+        Some(v) => Err(RecordError::BadValue {
+            field: key,
+            value: v.chars().take(64).collect(),
+        }),
     }
 }
 
 /// A scalar member as text (strings unescaped, numbers and booleans as written); objects and
 /// arrays read as absent.
 pub(crate) fn lenient<'a>(m: &Members<'a>, key: &str) -> S<'a> {
-    m.get(key).filter(|v| !v.starts_with(['{', '['])).and_then(leaf_text)
+    m.get(key)
+        .filter(|v| !v.starts_with(['{', '[']))
+        .and_then(leaf_text)
 }
 
 /// A boolean member, also spelled as a string (`"true"`).
@@ -143,7 +148,10 @@ pub(crate) fn boolean(m: &Members<'_>, key: &'static str) -> Result<Option<bool>
         None | Some("null") => Ok(None),
         Some(v) => sonic_rs::from_str::<LenientBool>(v)
             .map(|b| Some(b.0))
-            .map_err(|_| RecordError::BadValue { field: key, value: v.chars().take(64).collect() }),
+            .map_err(|_| RecordError::BadValue {
+                field: key,
+                value: v.chars().take(64).collect(),
+            }),
     }
 }
 
@@ -187,14 +195,20 @@ impl<'a> CloudTrailRecord<'a> {
         let time_text = string(&m, "eventTime")?
             .or(string(&m, "@timestamp")?)
             .ok_or(RecordError::Missing("eventTime"))?;
-        let time = parse_timestamp(&time_text).ok_or_else(|| RecordError::BadTime(time_text.to_string()))?;
+        let time = parse_timestamp(&time_text)
+            .ok_or_else(|| RecordError::BadTime(time_text.to_string()))?;
         let event_name = string(&m, "eventName")?.ok_or(RecordError::Missing("eventName"))?;
         let id: RawIdentity<'a> = match m.get("userIdentity") {
             None | Some("null") => RawIdentity::default(),
-            Some(raw) => sonic_rs::from_str(raw).map_err(|e| RecordError::Json(format!("userIdentity: {}", crate::json::short_error(&e))))?,
+            Some(raw) => sonic_rs::from_str(raw).map_err(|e| {
+                RecordError::Json(format!("userIdentity: {}", crate::json::short_error(&e)))
+            })?,
         };
         let (issuer, attrs) = match id.session_context {
-            Some(c) => (c.session_issuer.unwrap_or_default(), c.attributes.unwrap_or_default()),
+            Some(c) => (
+                c.session_issuer.unwrap_or_default(),
+                c.attributes.unwrap_or_default(),
+            ),
             None => (RawIssuer::default(), RawAttributes::default()),
         };
         Ok(CloudTrailRecord {
@@ -318,15 +332,29 @@ mod tests {
             CloudTrailRecord::parse(r#"{"eventTime":"soon","eventName":"X"}"#),
             Err(RecordError::BadTime(_))
         ));
-        assert!(matches!(CloudTrailRecord::parse(r#"{"eventTime":"#), Err(RecordError::Json(_))));
-        assert!(matches!(CloudTrailRecord::parse(r#"[1,2]"#), Err(RecordError::Shape(_))));
         assert!(matches!(
-            CloudTrailRecord::parse(r#"{"eventTime":"2020-01-01T00:00:00Z","eventName":7}"#),
-            Err(RecordError::BadValue { field: "eventName", .. })
+            CloudTrailRecord::parse(r#"{"eventTime":"#),
+            Err(RecordError::Json(_))
         ));
         assert!(matches!(
-            CloudTrailRecord::parse(r#"{"eventTime":"2020-01-01T00:00:00Z","eventName":"X","readOnly":"perhaps"}"#),
-            Err(RecordError::BadValue { field: "readOnly", .. })
+            CloudTrailRecord::parse(r#"[1,2]"#),
+            Err(RecordError::Shape(_))
+        ));
+        assert!(matches!(
+            CloudTrailRecord::parse(r#"{"eventTime":"2020-01-01T00:00:00Z","eventName":7}"#),
+            Err(RecordError::BadValue {
+                field: "eventName",
+                ..
+            })
+        ));
+        assert!(matches!(
+            CloudTrailRecord::parse(
+                r#"{"eventTime":"2020-01-01T00:00:00Z","eventName":"X","readOnly":"perhaps"}"#
+            ),
+            Err(RecordError::BadValue {
+                field: "readOnly",
+                ..
+            })
         ));
     }
 }

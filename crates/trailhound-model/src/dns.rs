@@ -11,11 +11,42 @@ use serde::Deserialize;
 
 use crate::RecordError;
 use crate::cloudtrail::{lenient, string};
+use crate::json::LenientStr;
 use crate::json::leaf_text;
-use crate::members::Members;
+use crate::members::{Fields, Members};
 use crate::time::{EpochMillis, parse_timestamp};
 
 type S<'a> = Option<Cow<'a, str>>;
+
+#[derive(Deserialize)]
+struct RawDns<'a> {
+    #[serde(borrow, default)]
+    version: Option<LenientStr<'a>>,
+    #[serde(borrow, default)]
+    account_id: Option<LenientStr<'a>>,
+    #[serde(borrow, default)]
+    region: S<'a>,
+    #[serde(borrow, default)]
+    vpc_id: S<'a>,
+    #[serde(borrow, default)]
+    query_timestamp: S<'a>,
+    #[serde(borrow, default)]
+    query_name: S<'a>,
+    #[serde(borrow, default)]
+    query_type: S<'a>,
+    #[serde(borrow, default)]
+    rcode: S<'a>,
+    #[serde(borrow, default)]
+    srcaddr: S<'a>,
+    #[serde(borrow, default)]
+    srcport: Option<LenientStr<'a>>,
+    #[serde(borrow, default)]
+    transport: S<'a>,
+    #[serde(borrow, default)]
+    srcids: Option<RawSrcIds<'a>>,
+    #[serde(borrow, default)]
+    firewall_rule_action: S<'a>,
+}
 
 #[derive(Deserialize, Default)]
 struct RawSrcIds<'a> {
@@ -25,11 +56,29 @@ struct RawSrcIds<'a> {
     resolver_endpoint: S<'a>,
 }
 
+struct Core<'a> {
+    fields: Fields<'a>,
+    query_timestamp: S<'a>,
+    query_name: S<'a>,
+    srcport: S<'a>,
+    srcaddr: S<'a>,
+    version: S<'a>,
+    account_id: S<'a>,
+    region: S<'a>,
+    vpc_id: S<'a>,
+    query_type: S<'a>,
+    rcode: S<'a>,
+    transport: S<'a>,
+    instance: S<'a>,
+    resolver_endpoint: S<'a>,
+    firewall_rule_action: S<'a>,
+}
+
 /// One resolver query.
 #[derive(Debug, Clone)]
 pub struct DnsRecord<'a> {
-    /// The record's top-level members.
-    pub members: Members<'a>,
+    /// The record's fields, for reading any of them by path.
+    pub fields: Fields<'a>,
     /// `query_timestamp` in epoch milliseconds.
     pub time: EpochMillis,
     /// `version` (`"1.100000"`).
@@ -75,7 +124,33 @@ impl<'a> DnsRecord<'a> {
     /// assert_eq!(r.values("answers.Rdata"), vec!["93.184.216.34"]);
     /// ```
     pub fn parse(raw: &'a str) -> Result<Self, RecordError> {
-        Self::from_members(Members::parse(raw)?)
+        // Resolver lines are small and flat: a typed parse straight from the text is the fastest
+        // way to the core fields; anything else is read from the text by path.
+        let r: RawDns<'a> = match sonic_rs::from_str(raw) {
+            Ok(r) => r,
+            Err(_) => {
+                // Not an object of the expected shape: let the member walk say exactly why.
+                return Self::from_members(Members::parse(raw)?);
+            }
+        };
+        let srcids = r.srcids.unwrap_or_default();
+        Self::build(Core {
+            fields: Fields::Text(raw),
+            query_timestamp: r.query_timestamp,
+            query_name: r.query_name,
+            srcport: r.srcport.map(|p| p.0),
+            srcaddr: r.srcaddr,
+            version: r.version.map(|v| v.0),
+            account_id: r.account_id.map(|v| v.0),
+            region: r.region,
+            vpc_id: r.vpc_id,
+            query_type: r.query_type,
+            rcode: r.rcode,
+            transport: r.transport,
+            instance: srcids.instance,
+            resolver_endpoint: srcids.resolver_endpoint,
+            firewall_rule_action: r.firewall_rule_action,
+        })
     }
 
     /// Builds the record from its already-captured top-level members.
@@ -83,10 +158,38 @@ impl<'a> DnsRecord<'a> {
         if m.is_not_object() {
             return Err(RecordError::Shape("record is not a JSON object"));
         }
-        let ts = string(&m, "query_timestamp")?.ok_or(RecordError::Missing("query_timestamp"))?;
+        let ids: RawSrcIds<'a> = match m.get("srcids") {
+            None | Some("null") => RawSrcIds::default(),
+            Some(raw) => sonic_rs::from_str(raw).map_err(|e| {
+                RecordError::Json(format!("srcids: {}", crate::json::short_error(&e)))
+            })?,
+        };
+        Self::build(Core {
+            query_timestamp: string(&m, "query_timestamp")?,
+            query_name: string(&m, "query_name")?,
+            srcport: lenient(&m, "srcport"),
+            srcaddr: string(&m, "srcaddr")?,
+            version: lenient(&m, "version"),
+            account_id: lenient(&m, "account_id"),
+            region: string(&m, "region")?,
+            vpc_id: string(&m, "vpc_id")?,
+            query_type: string(&m, "query_type")?,
+            rcode: string(&m, "rcode")?,
+            transport: string(&m, "transport")?,
+            instance: ids.instance,
+            resolver_endpoint: ids.resolver_endpoint,
+            firewall_rule_action: string(&m, "firewall_rule_action")?,
+            fields: Fields::Members(Box::new(m)),
+        })
+    }
+
+    fn build(c: Core<'a>) -> Result<Self, RecordError> {
+        let ts = c
+            .query_timestamp
+            .ok_or(RecordError::Missing("query_timestamp"))?;
         let time = parse_timestamp(&ts).ok_or_else(|| RecordError::BadTime(ts.to_string()))?;
-        let query_name = string(&m, "query_name")?.ok_or(RecordError::Missing("query_name"))?;
-        let srcport = match lenient(&m, "srcport") {
+        let query_name = c.query_name.ok_or(RecordError::Missing("query_name"))?;
+        let srcport = match c.srcport {
             None => None,
             Some(p) if p.is_empty() || p == "-" => None,
             Some(p) => Some(p.parse::<u16>().map_err(|_| RecordError::BadValue {
@@ -94,33 +197,29 @@ impl<'a> DnsRecord<'a> {
                 value: p.chars().take(64).collect(),
             })?),
         };
-        let srcaddr = match string(&m, "srcaddr")?.as_deref() {
+        let srcaddr = match c.srcaddr.as_deref() {
             None | Some("" | "-") => None,
             Some(a) => Some(a.parse().map_err(|_| RecordError::BadValue {
                 field: "srcaddr",
                 value: a.chars().take(64).collect(),
             })?),
         };
-        let ids: RawSrcIds<'a> = match m.get("srcids") {
-            None | Some("null") => RawSrcIds::default(),
-            Some(raw) => sonic_rs::from_str(raw).map_err(|e| RecordError::Json(format!("srcids: {}", crate::json::short_error(&e))))?,
-        };
         Ok(DnsRecord {
             time,
-            version: lenient(&m, "version"),
-            account_id: lenient(&m, "account_id"),
-            region: string(&m, "region")?,
-            vpc_id: string(&m, "vpc_id")?,
+            version: c.version,
+            account_id: c.account_id,
+            region: c.region,
+            vpc_id: c.vpc_id,
             query_name,
-            query_type: string(&m, "query_type")?,
-            rcode: string(&m, "rcode")?,
+            query_type: c.query_type,
+            rcode: c.rcode,
             srcaddr,
             srcport,
-            transport: string(&m, "transport")?,
-            instance: ids.instance,
-            resolver_endpoint: ids.resolver_endpoint,
-            firewall_rule_action: string(&m, "firewall_rule_action")?,
-            members: m,
+            transport: c.transport,
+            instance: c.instance,
+            resolver_endpoint: c.resolver_endpoint,
+            firewall_rule_action: c.firewall_rule_action,
+            fields: c.fields,
         })
     }
 
@@ -139,7 +238,7 @@ impl<'a> DnsRecord<'a> {
 
     /// The raw JSON text at a dotted path, `None` when absent or `null`.
     pub fn get(&self, path: &str) -> Option<&'a str> {
-        self.members.path(path)
+        self.fields.path(path)
     }
 
     /// Every value at a dotted path, walking into arrays on the way: `answers.Rdata` gives each
@@ -147,9 +246,14 @@ impl<'a> DnsRecord<'a> {
     pub fn values(&self, path: &str) -> Vec<Cow<'a, str>> {
         let mut out = Vec::new();
         let segs: Vec<&str> = path.split('.').collect();
-        if let Some((head, rest)) = segs.split_first() {
-            if let Some(v) = self.members.get(head) {
-                collect_values(v, rest, &mut out);
+        match &self.fields {
+            Fields::Text(t) => collect_values(t, &segs, &mut out),
+            Fields::Members(m) => {
+                if let Some((head, rest)) = segs.split_first()
+                    && let Some(v) = m.get(head)
+                {
+                    collect_values(v, rest, &mut out);
+                }
             }
         }
         out

@@ -36,8 +36,8 @@ pub mod time;
 
 pub use cloudtrail::{CloudTrailRecord, Identity};
 pub use dns::DnsRecord;
-pub use members::Members;
 pub use flow::{FlowAction, FlowField, FlowRecord, FlowSchema, LogStatus};
+pub use members::{Fields, Members};
 
 /// The three log sources trailhound reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

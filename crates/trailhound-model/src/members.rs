@@ -9,12 +9,12 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use smallvec::SmallVec;
 
-use crate::json::{get_path, short_error};
 use crate::RecordError;
+use crate::json::{get_path, short_error};
 
 /// A member name, borrowed from the input unless it has escapes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +63,9 @@ impl<'a> Members<'a> {
     /// ```
     pub fn parse(raw: &'a str) -> Result<Self, RecordError> {
         let mut de = sonic_rs::Deserializer::from_str(raw);
-        let m = MembersSeed { input: raw }.deserialize(&mut de).map_err(|e| RecordError::Json(short_error(&e)))?;
+        let m = MembersSeed { input: raw }
+            .deserialize(&mut de)
+            .map_err(|e| RecordError::Json(short_error(&e)))?;
         de.end().map_err(|e| RecordError::Json(short_error(&e)))?;
         Ok(m)
     }
@@ -116,6 +118,27 @@ impl<'a> Members<'a> {
     }
 }
 
+/// Where a record's fields come from: its JSON text (read by path on demand) or its captured
+/// top-level members.
+#[derive(Debug, Clone)]
+pub enum Fields<'a> {
+    /// The record's JSON text.
+    Text(&'a str),
+    /// The record's top-level members (boxed: records read this way are the rare pretty-printed
+    /// or array-shaped files, and the box keeps the common variant small).
+    Members(Box<Members<'a>>),
+}
+
+impl<'a> Fields<'a> {
+    /// The raw JSON text at a dotted path; `None` when absent or `null`.
+    pub fn path(&self, dotted: &str) -> Option<&'a str> {
+        match self {
+            Fields::Text(t) => get_path(t, dotted),
+            Fields::Members(m) => m.path(dotted),
+        }
+    }
+}
+
 /// Deserializes a [`Members`] from a deserializer reading `input`.
 ///
 /// The input is needed because sonic-rs hands out a string value that contains escapes as an
@@ -154,7 +177,10 @@ impl<'de> DeserializeSeed<'de> for MembersSeed<'de> {
             input: &'de str,
         }
         fn not_object<'a, E>() -> Result<Members<'a>, E> {
-            Ok(Members { items: SmallVec::new(), not_object: true })
+            Ok(Members {
+                items: SmallVec::new(),
+                not_object: true,
+            })
         }
         impl<'de> Visitor<'de> for V<'de> {
             type Value = Members<'de>;
@@ -171,11 +197,16 @@ impl<'de> DeserializeSeed<'de> for MembersSeed<'de> {
                             Cow::Borrowed(kb) => locate(self.input, kb, &o),
                             Cow::Owned(_) => None,
                         }
-                        .ok_or_else(|| de::Error::custom("value is not addressable in the input"))?,
+                        .ok_or_else(|| {
+                            de::Error::custom("value is not addressable in the input")
+                        })?,
                     };
                     items.push((k, v));
                 }
-                Ok(Members { items, not_object: false })
+                Ok(Members {
+                    items,
+                    not_object: false,
+                })
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Members<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
@@ -233,14 +264,21 @@ pub fn for_each_record_member<'a>(
             f.write_str("an object with a Records array")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
-            Seq { f: self.f, input: self.input }.visit_seq(seq)?;
+            Seq {
+                f: self.f,
+                input: self.input,
+            }
+            .visit_seq(seq)?;
             Ok(true)
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
             let mut found = false;
             while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
                 if k == "Records" && !found {
-                    map.next_value_seed(Seq { f: &mut *self.f, input: self.input })?;
+                    map.next_value_seed(Seq {
+                        f: &mut *self.f,
+                        input: self.input,
+                    })?;
                     found = true;
                 } else {
                     map.next_value::<IgnoredAny>()?;
@@ -284,19 +322,40 @@ mod tests {
         let text = r#"{"Records": [{"a": 1, "b": {"c": "d"}}, 7, {"e\u0041": null, "s": "q\"uote"}], "x": 1}"#;
         let mut seen = Vec::new();
         let found = for_each_record_member(text, &mut |m, i| {
-            seen.push((i, m.is_not_object(), m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()));
+            seen.push((
+                i,
+                m.is_not_object(),
+                m.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>(),
+            ));
         })
         .unwrap();
         assert!(found);
-        assert_eq!(seen[0], (0, false, vec!["a=1".to_string(), "b={\"c\": \"d\"}".to_string()]));
+        assert_eq!(
+            seen[0],
+            (
+                0,
+                false,
+                vec!["a=1".to_string(), "b={\"c\": \"d\"}".to_string()]
+            )
+        );
         assert_eq!(seen[1], (1, true, vec![]));
-        assert_eq!(seen[2], (2, false, vec!["eA=null".to_string(), "s=\"q\\\"uote\"".to_string()]));
+        assert_eq!(
+            seen[2],
+            (
+                2,
+                false,
+                vec!["eA=null".to_string(), "s=\"q\\\"uote\"".to_string()]
+            )
+        );
     }
 
     #[test]
     fn records_before_a_break_are_delivered() {
         let mut n = 0;
-        let err = for_each_record_member(r#"{"Records": [{"a": 1}, {"b": ]}"#, &mut |_, _| n += 1).unwrap_err();
+        let err = for_each_record_member(r#"{"Records": [{"a": 1}, {"b": ]}"#, &mut |_, _| n += 1)
+            .unwrap_err();
         assert_eq!(n, 1);
         assert!(err.offset() > 20);
         assert!(!for_each_record_member(r#"{"other": []}"#, &mut |_, _| {}).unwrap());
