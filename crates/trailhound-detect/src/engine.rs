@@ -1,0 +1,505 @@
+//! Running the plan: a [`Detector`] is a record sink that evaluates rules, aggregates hits into
+//! findings and feeds correlation windows. Detectors made per unit of work merge associatively
+//! ([`Detector::merge`]); [`Detector::finish`] turns the merged state into sorted findings.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use trailhound_model::{CloudTrailRecord, DnsRecord, FlowRecord, LogKind, RecordSink};
+use trailhound_rules::condition::Cond;
+use trailhound_rules::detection::Detection;
+use trailhound_rules::rule::{CorrelationKind, ResourceSpec};
+use trailhound_rules::severity_label;
+
+use crate::fields::{Event, Vals};
+use crate::finding::{Agg, Finding, Key, Resource, finding_id, merge_maps, ts};
+use crate::plan::Plan;
+
+/// Distinct values kept per correlation bucket before the count saturates.
+pub const MAX_DISTINCT: usize = 4096;
+/// Sub-buckets per correlation timespan (see docs/rules.md).
+pub const SUB_BUCKETS: i64 = 4;
+
+/// One correlation time bucket of one group.
+#[derive(Debug, Clone, Default)]
+struct Bucket {
+    count: u64,
+    sum: f64,
+    distinct: BTreeSet<String>,
+    saturated: bool,
+    /// Earliest and latest time per referenced rule.
+    rule_first: Vec<Option<i64>>,
+    rule_last: Vec<Option<i64>>,
+    /// The earliest event's (time, account, region, resource, sample).
+    head: Option<(i64, String, String, Resource, String)>,
+    last: i64,
+}
+
+impl Bucket {
+    fn merge(&mut self, o: Bucket) {
+        self.count += o.count;
+        self.sum += o.sum;
+        self.saturated |= o.saturated;
+        for v in o.distinct {
+            if self.distinct.len() >= MAX_DISTINCT {
+                self.saturated = true;
+                break;
+            }
+            self.distinct.insert(v);
+        }
+        let n = self.rule_first.len().max(o.rule_first.len());
+        self.rule_first.resize(n, None);
+        self.rule_last.resize(n, None);
+        for i in 0..o.rule_first.len() {
+            self.rule_first[i] = match (self.rule_first[i], o.rule_first[i]) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            self.rule_last[i] = match (self.rule_last[i], o.rule_last[i]) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        if let Some(h) = o.head {
+            if self.head.as_ref().is_none_or(|mine| h < *mine) {
+                self.head = Some(h);
+            }
+        }
+        self.last = self.last.max(o.last);
+    }
+}
+
+type Groups = HashMap<Vec<String>, BTreeMap<i64, Bucket>>;
+
+/// The detection engine's per-thread state; also a [`RecordSink`].
+#[derive(Debug, Clone)]
+pub struct Detector {
+    plan: Arc<Plan>,
+    findings: HashMap<Key, Agg>,
+    corr: Vec<Groups>,
+    /// Records skipped because they came from a trusted address.
+    pub suppressed: u64,
+    /// Hits per detection rule.
+    pub hits: Vec<u64>,
+}
+
+fn eval_cond(c: &Cond, det: &Detection, ev: &Event<'_, '_>) -> bool {
+    match c {
+        Cond::Sel(i) => det.selections.get(*i).is_some_and(|s| {
+            s.groups.iter().any(|g| {
+                g.iter().all(|item| {
+                    let mut vals = Vals::new();
+                    match &item.field {
+                        Some(f) => ev.values(f, &mut vals),
+                        None => ev.keyword_texts(&mut vals),
+                    }
+                    item.test
+                        .eval(&vals, &mut |other| ev.text(other).into_iter().collect())
+                })
+            })
+        }),
+        Cond::And(v) => v.iter().all(|c| eval_cond(c, det, ev)),
+        Cond::Or(v) => v.iter().any(|c| eval_cond(c, det, ev)),
+        Cond::Not(c) => !eval_cond(c, det, ev),
+    }
+}
+
+fn meta(ev: &Event<'_, '_>) -> (i64, String, String) {
+    match ev {
+        Event::CloudTrail(r) => (
+            r.time,
+            r.account().unwrap_or("").to_owned(),
+            r.aws_region.as_deref().unwrap_or("").to_owned(),
+        ),
+        Event::Flow(r) => (
+            r.time().unwrap_or(0),
+            r.account_id().unwrap_or("").to_owned(),
+            r.region().unwrap_or("").to_owned(),
+        ),
+        Event::Dns(r) => (
+            r.time,
+            r.account_id.as_deref().unwrap_or("").to_owned(),
+            r.region.as_deref().unwrap_or("").to_owned(),
+        ),
+    }
+}
+
+fn sample(ev: &Event<'_, '_>) -> String {
+    match ev {
+        Event::CloudTrail(r) => match &r.event_id {
+            Some(id) => format!("{} {}", id, r.event_name),
+            None => format!("{} {}", ts(r.time), r.event_name),
+        },
+        Event::Flow(r) => format!(
+            "{} {}:{} -> {}:{} proto {} {} {} bytes",
+            r.interface_id().unwrap_or("-"),
+            r.srcaddr
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.srcport
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.dstaddr
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.dstport
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.protocol
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
+            match r.action {
+                Some(trailhound_model::FlowAction::Accept) => "ACCEPT",
+                Some(trailhound_model::FlowAction::Reject) => "REJECT",
+                None => "-",
+            },
+            r.bytes.unwrap_or(0)
+        ),
+        Event::Dns(r) => {
+            let from = match (&r.instance, r.srcaddr) {
+                (Some(i), _) => i.to_string(),
+                (None, Some(a)) => a.to_string(),
+                (None, None) => "-".into(),
+            };
+            format!(
+                "{} {} from {from}",
+                r.name(),
+                r.query_type.as_deref().unwrap_or("-")
+            )
+        }
+    }
+}
+
+fn resource(specs: &[ResourceSpec], ev: &Event<'_, '_>, account: &str) -> Resource {
+    for s in specs {
+        if let Some(v) = ev.text(&s.field).filter(|v| !v.is_empty() && v != "-") {
+            return Resource {
+                kind: s.kind.clone(),
+                id: v,
+            };
+        }
+    }
+    Resource {
+        kind: "Account".into(),
+        id: account.to_owned(),
+    }
+}
+
+impl Detector {
+    /// A fresh detector for a plan.
+    pub fn new(plan: Arc<Plan>) -> Self {
+        let n = plan.rules.len();
+        let c = plan.correlations.len();
+        Detector {
+            plan,
+            findings: HashMap::new(),
+            corr: vec![Groups::new(); c],
+            suppressed: 0,
+            hits: vec![0; n],
+        }
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// Folds another detector's state (later in input order) into this one.
+    pub fn merge(mut self, o: Detector) -> Detector {
+        self.findings = merge_maps(std::mem::take(&mut self.findings), o.findings);
+        for (mine, theirs) in self.corr.iter_mut().zip(o.corr) {
+            for (g, buckets) in theirs {
+                let dest = mine.entry(g).or_default();
+                for (b, bucket) in buckets {
+                    dest.entry(b).or_default().merge(bucket);
+                }
+            }
+        }
+        self.suppressed += o.suppressed;
+        for (a, b) in self.hits.iter_mut().zip(o.hits) {
+            *a += b;
+        }
+        self
+    }
+
+    fn run(&mut self, ev: &Event<'_, '_>, candidates: &[u32]) {
+        let plan = Arc::clone(&self.plan);
+        let mut m: Option<(i64, String, String)> = None;
+        for &ri in candidates {
+            let r = &plan.rules[ri as usize];
+            if !eval_cond(&r.det.condition, &r.det, ev) {
+                continue;
+            }
+            self.hits[ri as usize] += 1;
+            let (t, account, region) = m.get_or_insert_with(|| meta(ev)).clone();
+            if r.rule.generate {
+                let res = resource(&r.rule.finding.resources, ev, &account);
+                let key = Key {
+                    finding_type: r.rule.finding.finding_type.clone(),
+                    account: account.clone(),
+                    region: region.clone(),
+                    resource: res,
+                };
+                match self.findings.get_mut(&key) {
+                    Some(a) => {
+                        a.rule = a.rule.min(ri);
+                        a.add(t, || sample(ev));
+                    }
+                    None => {
+                        self.findings.insert(key, Agg::one(ri, t, sample(ev)));
+                    }
+                }
+            }
+            for &(ci, pos) in &r.feeds {
+                self.feed(ci, pos, ev, t, &account, &region);
+            }
+        }
+    }
+
+    fn feed(&mut self, ci: u32, pos: u32, ev: &Event<'_, '_>, t: i64, account: &str, region: &str) {
+        let c = &self.plan.correlations[ci as usize];
+        let group: Vec<String> = c
+            .corr
+            .group_by
+            .iter()
+            .map(|f| ev.text(f).unwrap_or_default())
+            .collect();
+        let width = (c.corr.timespan_ms / SUB_BUCKETS).max(1000);
+        let b = t.div_euclid(width);
+        let nrules = c.corr.rules.len();
+        let field_val = c.corr.field.as_ref().and_then(|f| ev.text(f));
+        let res = resource(&c.rule.finding.resources, ev, account);
+        let smp = sample(ev);
+        let bucket = self.corr[ci as usize]
+            .entry(group)
+            .or_default()
+            .entry(b)
+            .or_default();
+        bucket.count += 1;
+        if bucket.rule_first.len() < nrules {
+            bucket.rule_first.resize(nrules, None);
+            bucket.rule_last.resize(nrules, None);
+        }
+        let p = pos as usize;
+        bucket.rule_first[p] = Some(bucket.rule_first[p].map_or(t, |x| x.min(t)));
+        bucket.rule_last[p] = Some(bucket.rule_last[p].map_or(t, |x| x.max(t)));
+        if let Some(v) = field_val {
+            if c.corr.kind == CorrelationKind::ValueSum {
+                bucket.sum += v.trim().parse::<f64>().unwrap_or(0.0);
+            } else if bucket.distinct.len() < MAX_DISTINCT {
+                bucket.distinct.insert(v);
+            } else if !bucket.distinct.contains(&v) {
+                bucket.saturated = true;
+            }
+        }
+        let head = (t, account.to_owned(), region.to_owned(), res, smp);
+        if bucket.head.as_ref().is_none_or(|h| head < *h) {
+            bucket.head = Some(head);
+        }
+        bucket.last = bucket.last.max(t);
+    }
+
+    fn trusted(&self, ip: Option<std::net::IpAddr>) -> bool {
+        !self.plan.trusted.is_empty() && ip.is_some_and(|a| self.plan.trusted.contains(a))
+    }
+
+    /// Evaluates correlations and returns every finding, sorted (severity, then type, account,
+    /// region, resource).
+    pub fn finish(self) -> Vec<Finding> {
+        let plan = Arc::clone(&self.plan);
+        let mut all = self.findings;
+        for (ci, groups) in self.corr.into_iter().enumerate() {
+            let c = &plan.correlations[ci];
+            let width = (c.corr.timespan_ms / SUB_BUCKETS).max(1000);
+            let span = c.corr.timespan_ms.div_euclid(width).max(1);
+            for (_, buckets) in groups {
+                let keys: Vec<i64> = buckets.keys().copied().collect();
+                let mut marked = vec![false; keys.len()];
+                for (si, &start) in keys.iter().enumerate() {
+                    let mut w = Bucket::default();
+                    let mut members = Vec::new();
+                    for (j, &k) in keys.iter().enumerate().skip(si) {
+                        if k >= start + span {
+                            break;
+                        }
+                        if let Some(b) = buckets.get(&k) {
+                            w.merge(b.clone());
+                            members.push(j);
+                        }
+                    }
+                    if window_matches(c, &w) {
+                        for j in members {
+                            marked[j] = true;
+                        }
+                    }
+                }
+                let mut agg: Option<(Agg, Key)> = None;
+                for (j, k) in keys.iter().enumerate() {
+                    if !marked[j] {
+                        continue;
+                    }
+                    let Some(b) = buckets.get(k) else { continue };
+                    let Some((t, account, region, res, smp)) = b.head.clone() else {
+                        continue;
+                    };
+                    let part = Agg {
+                        rule: ci as u32,
+                        count: b.count,
+                        first: t,
+                        last: b.last,
+                        samples: vec![(t, smp)],
+                    };
+                    match &mut agg {
+                        Some((a, _)) => a.merge(part),
+                        None => {
+                            agg = Some((
+                                part,
+                                Key {
+                                    finding_type: c.rule.finding.finding_type.clone(),
+                                    account,
+                                    region,
+                                    resource: res,
+                                },
+                            ))
+                        }
+                    }
+                }
+                if let Some((mut a, key)) = agg {
+                    a.rule = (plan.rules.len() + ci) as u32; // correlations come after detections
+                    match all.get_mut(&key) {
+                        Some(x) => x.merge(a),
+                        None => {
+                            all.insert(key, a);
+                        }
+                    }
+                }
+            }
+        }
+        let mut out: Vec<Finding> = all
+            .into_iter()
+            .map(|(k, a)| {
+                let i = a.rule as usize;
+                let rule = match plan.rules.get(i) {
+                    Some(r) => &r.rule,
+                    None => &plan.correlations[i - plan.rules.len()].rule,
+                };
+                Finding {
+                    id: finding_id(&k),
+                    finding_type: k.finding_type.clone(),
+                    severity: rule.finding.severity,
+                    severity_label: severity_label(rule.finding.severity),
+                    title: rule.finding.title.clone(),
+                    description: rule.finding.description.clone(),
+                    account: Some(k.account.clone()).filter(|s| !s.is_empty()),
+                    region: Some(k.region.clone()).filter(|s| !s.is_empty()),
+                    resource: k.resource.clone(),
+                    count: a.count,
+                    first_seen: ts(a.first),
+                    last_seen: ts(a.last),
+                    rule_id: rule.id.clone(),
+                    rule_path: rule.path.clone(),
+                    attack: rule.finding.attack.clone(),
+                    samples: a.samples.into_iter().map(|(_, s)| s).collect(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.severity
+                .total_cmp(&a.severity)
+                .then_with(|| a.finding_type.cmp(&b.finding_type))
+                .then_with(|| a.account.cmp(&b.account))
+                .then_with(|| a.region.cmp(&b.region))
+                .then_with(|| a.resource.cmp(&b.resource))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        out
+    }
+}
+
+fn window_matches(c: &crate::plan::CorrelationRule, w: &Bucket) -> bool {
+    let n = c.corr.rules.len();
+    let seen = w.rule_first.iter().filter(|x| x.is_some()).count();
+    let value = match c.corr.kind {
+        CorrelationKind::EventCount => w.count as f64,
+        CorrelationKind::ValueCount => w.distinct.len() as f64,
+        CorrelationKind::ValueSum => w.sum,
+        CorrelationKind::Temporal => seen as f64,
+        CorrelationKind::TemporalOrdered => {
+            // In order: each rule has an event no earlier than the previous rule's earliest.
+            let mut cursor = i64::MIN;
+            let mut ok = 0;
+            for i in 0..n {
+                match (
+                    w.rule_first.get(i).copied().flatten(),
+                    w.rule_last.get(i).copied().flatten(),
+                ) {
+                    (Some(f), Some(l)) if l >= cursor => {
+                        cursor = cursor.max(f);
+                        ok += 1;
+                    }
+                    _ => break,
+                }
+            }
+            ok as f64
+        }
+    };
+    if c.corr.condition.is_empty() {
+        return match c.corr.kind {
+            CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => value >= n as f64,
+            _ => false,
+        };
+    }
+    c.corr.condition.iter().all(|(op, v)| op.holds(value, *v))
+}
+
+impl RecordSink for Detector {
+    fn cloudtrail(&mut self, r: &CloudTrailRecord<'_>) {
+        if self.trusted(r.source_ip_addr()) {
+            self.suppressed += 1;
+            return;
+        }
+        let plan = Arc::clone(&self.plan);
+        let ev = Event::CloudTrail(r);
+        if !plan.ct_by_name.is_empty() {
+            let name = &r.event_name;
+            let found = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                plan.ct_by_name.get(name.to_ascii_lowercase().as_str())
+            } else {
+                plan.ct_by_name.get(name.as_ref())
+            };
+            if let Some(c) = found {
+                self.run(&ev, c);
+            }
+        }
+        if !plan.ct_always.is_empty() {
+            self.run(&ev, &plan.ct_always);
+        }
+    }
+
+    fn flow(&mut self, r: &FlowRecord<'_>) {
+        if self.trusted(r.srcaddr) || self.trusted(r.dstaddr) {
+            self.suppressed += 1;
+            return;
+        }
+        let plan = Arc::clone(&self.plan);
+        if !plan.flow.is_empty() {
+            self.run(&Event::Flow(r), &plan.flow);
+        }
+    }
+
+    fn dns(&mut self, r: &DnsRecord<'_>) {
+        let plan = Arc::clone(&self.plan);
+        if !plan.dns.is_empty() {
+            self.run(&Event::Dns(r), &plan.dns);
+        }
+    }
+}
+
+/// True when a record of `kind` could meet any rule (parse-only scans skip the engine).
+pub fn has_rules(plan: &Plan, kind: LogKind) -> bool {
+    match kind {
+        LogKind::CloudTrail => !plan.ct_always.is_empty() || !plan.ct_by_name.is_empty(),
+        LogKind::VpcFlow => !plan.flow.is_empty(),
+        LogKind::Dns => !plan.dns.is_empty(),
+    }
+}

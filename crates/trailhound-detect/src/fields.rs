@@ -1,0 +1,209 @@
+//! Reading a rule's field from a record, by the log's own field names.
+//!
+//! CloudTrail and resolver fields are dotted JSON paths (`requestParameters.bucketName`); a path
+//! step that meets an array fans out over its elements, so `answers.Rdata` yields every answer
+//! and `resources.ARN` every resource ARN. The core fields the model already parsed are served
+//! from their typed values without touching the JSON. Flow fields are header names (`dstport`).
+
+use std::borrow::Cow;
+
+use smallvec::SmallVec;
+use trailhound_model::json::{leaf_text, step};
+use trailhound_model::{CloudTrailRecord, DnsRecord, FlowField, FlowRecord};
+use trailhound_rules::matcher::Val;
+
+/// Values found at a field (usually zero or one).
+pub type Vals<'a> = SmallVec<[Val<'a>; 2]>;
+
+/// A record of any kind, as rules see it.
+pub enum Event<'r, 'a> {
+    /// CloudTrail.
+    CloudTrail(&'r CloudTrailRecord<'a>),
+    /// VPC flow.
+    Flow(&'r FlowRecord<'a>),
+    /// Route 53 Resolver.
+    Dns(&'r DnsRecord<'a>),
+}
+
+fn json_val(raw: &str) -> Val<'_> {
+    match raw.as_bytes().first() {
+        Some(b'"') => Val::Str(leaf_text(raw).unwrap_or(Cow::Borrowed(""))),
+        Some(b't') if raw == "true" => Val::Bool(true),
+        Some(b'f') if raw == "false" => Val::Bool(false),
+        Some(b'n') if raw == "null" => Val::Null,
+        Some(b'{' | b'[') => Val::Complex(raw),
+        _ => Val::Num(Cow::Borrowed(raw)),
+    }
+}
+
+/// Collects the values at `segs` under the JSON text `raw`, fanning out over arrays.
+pub fn json_values<'a>(raw: &'a str, segs: &[&str], out: &mut Vals<'a>) {
+    let raw = raw.trim();
+    if raw.starts_with('[') && segs.first().is_none_or(|s| s.parse::<usize>().is_err()) {
+        for el in sonic_iter(raw) {
+            json_values(el, segs, out);
+        }
+        return;
+    }
+    match segs.split_first() {
+        None => out.push(json_val(raw)),
+        Some((head, rest)) => {
+            if let Some(inner) = step(raw, head) {
+                json_values(inner, rest, out);
+            }
+        }
+    }
+}
+
+fn sonic_iter(raw: &str) -> Vec<&str> {
+    // Elements of a JSON array as slices of `raw` (escaped strings, which sonic-rs copies, are
+    // found again in `raw` by position).
+    sonic_rs::to_array_iter(raw)
+        .filter_map(Result::ok)
+        .filter_map(|v| match v.as_raw_cow() {
+            Cow::Borrowed(b) => Some(b),
+            Cow::Owned(o) => trailhound_model::json::reborrow(raw, &o)
+                .or_else(|| raw.find(o.as_str()).map(|i| &raw[i..i + o.len()])),
+        })
+        .collect()
+}
+
+fn s<'a>(v: &Option<Cow<'a, str>>) -> Option<Val<'a>> {
+    v.as_ref().map(|c| Val::Str(c.clone()))
+}
+
+impl<'a> Event<'_, 'a> {
+    /// Every value at `field`.
+    pub fn values(&self, field: &str, out: &mut Vals<'a>) {
+        match self {
+            Event::CloudTrail(r) => {
+                let typed = match field {
+                    "eventName" => Some(Some(Val::Str(r.event_name.clone()))),
+                    "eventSource" => Some(s(&r.event_source)),
+                    "awsRegion" => Some(s(&r.aws_region)),
+                    "sourceIPAddress" => Some(s(&r.source_ip)),
+                    "userAgent" => Some(s(&r.user_agent)),
+                    "errorCode" => Some(s(&r.error_code)),
+                    "eventID" => Some(s(&r.event_id)),
+                    "eventType" => Some(s(&r.event_type)),
+                    "userIdentity.type" => Some(s(&r.identity.kind)),
+                    "userIdentity.arn" => Some(s(&r.identity.arn)),
+                    "userIdentity.accessKeyId" => Some(s(&r.identity.access_key_id)),
+                    _ => None,
+                };
+                match typed {
+                    Some(Some(v)) => out.push(v),
+                    Some(None) => {}
+                    None => {
+                        let segs: SmallVec<[&str; 6]> = field.split('.').collect();
+                        if let Some((head, rest)) = segs.split_first()
+                            && let Some(v) = r.members.get(head)
+                        {
+                            json_values(v, rest, out);
+                        }
+                    }
+                }
+            }
+            Event::Flow(r) => {
+                let Some(col) = r.schema.column_by_name(field) else {
+                    return;
+                };
+                if let Some(t) = r.column_text(col) {
+                    let numeric = matches!(
+                        FlowField::from_name(field),
+                        Some(
+                            FlowField::Srcport
+                                | FlowField::Dstport
+                                | FlowField::Protocol
+                                | FlowField::Packets
+                                | FlowField::Bytes
+                                | FlowField::Start
+                                | FlowField::End
+                                | FlowField::TcpFlags
+                                | FlowField::Version
+                                | FlowField::TrafficPath
+                        )
+                    );
+                    out.push(if numeric {
+                        Val::Num(Cow::Borrowed(t))
+                    } else {
+                        Val::Str(Cow::Borrowed(t))
+                    });
+                }
+            }
+            Event::Dns(r) => match field {
+                "query_name" => {
+                    let n = r.query_name.strip_suffix('.').unwrap_or(&r.query_name);
+                    out.push(Val::Str(match &r.query_name {
+                        Cow::Borrowed(b) => Cow::Borrowed(b.strip_suffix('.').unwrap_or(b)),
+                        Cow::Owned(_) => Cow::Owned(n.to_owned()),
+                    }));
+                }
+                "query_type" => out.extend(s(&r.query_type)),
+                "rcode" => out.extend(s(&r.rcode)),
+                "srcids.instance" => out.extend(s(&r.instance)),
+                _ => {
+                    let segs: SmallVec<[&str; 6]> = field.split('.').collect();
+                    match &r.fields {
+                        trailhound_model::Fields::Text(t) => json_values(t, &segs, out),
+                        trailhound_model::Fields::Members(m) => {
+                            if let Some((head, rest)) = segs.split_first()
+                                && let Some(v) = m.get(head)
+                            {
+                                json_values(v, rest, out);
+                            }
+                        }
+                    }
+                }
+            },
+        }
+    }
+
+    /// The first value at `field` as text.
+    pub fn text(&self, field: &str) -> Option<String> {
+        let mut v = Vals::new();
+        self.values(field, &mut v);
+        v.iter().find_map(|x| x.text().map(str::to_owned))
+    }
+
+    /// Texts for keyword searches: every top-level value (CloudTrail, DNS) or the whole line.
+    pub fn keyword_texts(&self, out: &mut Vals<'a>) {
+        match self {
+            Event::CloudTrail(r) => out.extend(r.members.iter().map(|(_, v)| json_val(v))),
+            Event::Flow(r) => out.push(Val::Str(Cow::Borrowed(r.line))),
+            Event::Dns(r) => match &r.fields {
+                trailhound_model::Fields::Text(t) => out.push(Val::Complex(t)),
+                trailhound_model::Fields::Members(m) => {
+                    out.extend(m.iter().map(|(_, v)| json_val(v)))
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_fan_out() {
+        let raw = r#"{"resources":[{"ARN":"a"},{"ARN":"b"}],"x":{"y":[1,2]},"n":null}"#;
+        let mut v = Vals::new();
+        json_values(raw, &["resources", "ARN"], &mut v);
+        assert_eq!(
+            v.iter()
+                .map(|x| x.text().unwrap().to_owned())
+                .collect::<Vec<_>>(),
+            vec!["a", "b"]
+        );
+        v.clear();
+        json_values(raw, &["x", "y"], &mut v);
+        assert_eq!(v.len(), 2);
+        v.clear();
+        json_values(raw, &["resources", "1", "ARN"], &mut v);
+        assert_eq!(v[0].text(), Some("b"));
+        v.clear();
+        json_values(raw, &["n"], &mut v);
+        assert_eq!(v[0], Val::Null);
+    }
+}

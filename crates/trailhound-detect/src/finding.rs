@@ -1,0 +1,173 @@
+//! GuardDuty-style findings: one per (type, account, region, resource), with a count, first and
+//! last seen, a few sample events and a stable id.
+//!
+//! Partial aggregates from different threads merge associatively and commutatively (sums, minima,
+//! maxima, and the `MAX_SAMPLES` smallest samples), so the findings of a scan do not depend on the
+//! thread count or the order objects were read.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use trailhound_model::time::format_millis;
+
+/// Samples kept per finding.
+pub const MAX_SAMPLES: usize = 5;
+
+/// What a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Resource {
+    /// `AccessKey`, `IAMPrincipal`, `Instance`, `NetworkInterface`, `S3Bucket`, `Account`…
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The resource's id.
+    pub id: String,
+}
+
+/// The aggregation key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    /// Finding type.
+    pub finding_type: String,
+    /// Account id ("" when unknown).
+    pub account: String,
+    /// Region ("" when unknown).
+    pub region: String,
+    /// Resource.
+    pub resource: Resource,
+}
+
+/// A partial aggregate.
+#[derive(Debug, Clone)]
+pub struct Agg {
+    /// Index of the rule that raised it (in the plan).
+    pub rule: u32,
+    /// Matching events.
+    pub count: u64,
+    /// Earliest event time.
+    pub first: i64,
+    /// Latest event time.
+    pub last: i64,
+    /// The smallest (time, sample) pairs.
+    pub samples: Vec<(i64, String)>,
+}
+
+impl Agg {
+    /// A fresh aggregate of one event.
+    pub fn one(rule: u32, t: i64, sample: String) -> Self {
+        Agg {
+            rule,
+            count: 1,
+            first: t,
+            last: t,
+            samples: vec![(t, sample)],
+        }
+    }
+
+    /// Folds another aggregate of the same key in.
+    pub fn merge(&mut self, o: Agg) {
+        self.rule = self.rule.min(o.rule);
+        self.count += o.count;
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+        self.samples.extend(o.samples);
+        self.samples.sort();
+        self.samples.dedup();
+        self.samples.truncate(MAX_SAMPLES);
+    }
+
+    /// Adds one event.
+    pub fn add(&mut self, t: i64, sample: impl FnOnce() -> String) {
+        self.count += 1;
+        self.first = self.first.min(t);
+        self.last = self.last.max(t);
+        let full = self.samples.len() >= MAX_SAMPLES;
+        if !full || self.samples.last().is_some_and(|(lt, _)| t < *lt) {
+            let s = sample();
+            if !self.samples.iter().any(|(st, ss)| *st == t && *ss == s) {
+                self.samples.push((t, s));
+                self.samples.sort();
+                self.samples.truncate(MAX_SAMPLES);
+            }
+        }
+    }
+}
+
+/// Merges partial aggregates.
+pub fn merge_maps(mut a: HashMap<Key, Agg>, b: HashMap<Key, Agg>) -> HashMap<Key, Agg> {
+    if a.len() < b.len() {
+        return merge_maps(b, a);
+    }
+    for (k, v) in b {
+        match a.get_mut(&k) {
+            Some(x) => x.merge(v),
+            None => {
+                a.insert(k, v);
+            }
+        }
+    }
+    a
+}
+
+/// A finding as written in JSON lines.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// Stable id: a hash of (type, account, region, resource).
+    pub id: String,
+    /// GuardDuty-style type, e.g. `Stealth:IAMUser/CloudTrailLoggingDisabled`.
+    #[serde(rename = "type")]
+    pub finding_type: String,
+    /// 1.0–8.9.
+    pub severity: f64,
+    /// `Low`, `Medium` or `High`.
+    pub severity_label: &'static str,
+    /// Title.
+    pub title: String,
+    /// What triggers it and what to do.
+    pub description: String,
+    /// Account.
+    pub account: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// The affected resource.
+    pub resource: Resource,
+    /// Matching events.
+    pub count: u64,
+    /// Earliest event (RFC 3339, ms, UTC).
+    pub first_seen: String,
+    /// Latest event.
+    pub last_seen: String,
+    /// The rule's id (Sigma's UUID where it has one).
+    pub rule_id: String,
+    /// The rule's file.
+    pub rule_path: String,
+    /// MITRE ATT&CK tags.
+    pub attack: Vec<String>,
+    /// A few events (event id, flow tuple, query).
+    pub samples: Vec<String>,
+}
+
+/// The stable id of a finding key.
+pub fn finding_id(k: &Key) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        &k.finding_type,
+        &k.account,
+        &k.region,
+        &k.resource.kind,
+        &k.resource.id,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    h.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Formats a time for findings.
+pub fn ts(t: i64) -> String {
+    format_millis(t)
+}

@@ -1,0 +1,277 @@
+//! Loading rule packs: the bundled pack embedded in the binary, folders of rule files, and lists.
+//!
+//! Every file is read, every problem becomes a [`Diagnostic`], and every good rule is kept: one bad
+//! file never hides the others.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::diag::{Code, Diagnostic, Level, Problem};
+use crate::lists::{Lists, parse_list};
+use crate::rule::{Body, Rule, parse_doc};
+use crate::yaml::load_docs;
+
+include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
+
+/// What to load.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Load the bundled pack.
+    pub bundled: bool,
+    /// Folders (walked recursively for `*.yml`/`*.yaml`; a `lists/` folder inside holds lists) or
+    /// single rule files.
+    pub paths: Vec<PathBuf>,
+    /// Extra named lists (from the command line).
+    pub lists: Vec<(String, Vec<String>)>,
+}
+
+/// A loaded, validated rule pack.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    /// Rules in load order (bundled first, then each path in order, files sorted).
+    pub rules: Vec<Rule>,
+    /// Named lists.
+    pub lists: Lists,
+}
+
+fn diag(path: &str, p: Problem, level: Level) -> Diagnostic {
+    Diagnostic {
+        path: path.to_owned(),
+        line: p.line,
+        code: p.code,
+        level,
+        message: p.message,
+    }
+}
+
+fn rule_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(walkdir::DirEntry::into_path)
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn load_text(
+    path: &str,
+    text: &str,
+    lists: &Lists,
+    rules: &mut Vec<Rule>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let docs = match load_docs(text) {
+        Ok(d) => d,
+        Err(p) => {
+            diags.push(diag(path, p, Level::Error));
+            return;
+        }
+    };
+    for doc in &docs {
+        match parse_doc(doc, path, lists) {
+            Ok(r) => rules.push(r),
+            Err(ps) => {
+                for p in ps {
+                    let level = if p.code == Code::UnsupportedLogsource {
+                        Level::Warning
+                    } else {
+                        Level::Error
+                    };
+                    diags.push(diag(path, p, level));
+                }
+            }
+        }
+    }
+}
+
+/// Loads rules and lists; returns the good rules and every diagnostic.
+pub fn load(opts: &LoadOptions) -> (RuleSet, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut lists = Lists::default();
+    if opts.bundled {
+        for (name, text) in BUNDLED_LISTS {
+            lists.insert(name, parse_list(text));
+        }
+    }
+    for p in &opts.paths {
+        let ld = p.join("lists");
+        if ld.is_dir() {
+            if let Err(e) = lists.load_dir(&ld) {
+                diags.push(Diagnostic {
+                    path: ld.display().to_string(),
+                    line: 0,
+                    code: Code::UnknownList,
+                    level: Level::Error,
+                    message: format!("cannot read lists: {e}"),
+                });
+            }
+        }
+    }
+    for (name, entries) in &opts.lists {
+        lists.insert(name, entries.clone());
+    }
+    let mut rules = Vec::new();
+    if opts.bundled {
+        for (rel, text) in BUNDLED_RULES {
+            load_text(
+                &format!("rules/{rel}"),
+                text,
+                &lists,
+                &mut rules,
+                &mut diags,
+            );
+        }
+    }
+    for p in &opts.paths {
+        let files = if p.is_file() {
+            vec![p.clone()]
+        } else {
+            rule_files(p)
+        };
+        if files.is_empty() && !p.exists() {
+            diags.push(Diagnostic {
+                path: p.display().to_string(),
+                line: 0,
+                code: Code::MissingField,
+                level: Level::Error,
+                message: "no such file or folder".into(),
+            });
+        }
+        for f in files {
+            if f.components().any(|c| c.as_os_str() == "lists") {
+                continue;
+            }
+            let shown = f.display().to_string();
+            match std::fs::read_to_string(&f) {
+                Ok(text) => load_text(&shown, &text, &lists, &mut rules, &mut diags),
+                Err(e) => diags.push(Diagnostic {
+                    path: shown,
+                    line: 0,
+                    code: Code::YamlSyntax,
+                    level: Level::Error,
+                    message: format!("cannot read: {e}"),
+                }),
+            }
+        }
+    }
+    // Duplicate ids: the first wins.
+    let mut seen: HashMap<String, String> = HashMap::new();
+    rules.retain(|r| match seen.get(&r.id) {
+        Some(first) => {
+            diags.push(Diagnostic {
+                path: r.path.clone(),
+                line: r.line,
+                code: Code::DuplicateId,
+                level: Level::Error,
+                message: format!("id `{}` is already used by {first}", r.id),
+            });
+            false
+        }
+        None => {
+            seen.insert(r.id.clone(), r.path.clone());
+            true
+        }
+    });
+    resolve_correlations(&mut rules, &mut diags);
+    for r in &rules {
+        if r.tests.matching.is_empty() || r.tests.not_matching.is_empty() {
+            diags.push(Diagnostic {
+                path: r.path.clone(),
+                line: r.line,
+                code: Code::MissingTests,
+                level: Level::Warning,
+                message: format!(
+                    "rule `{}` lacks a `tests.match` or `tests.no_match` event",
+                    r.id
+                ),
+            });
+        }
+    }
+    (RuleSet { rules, lists }, diags)
+}
+
+fn resolve_correlations(rules: &mut Vec<Rule>, diags: &mut Vec<Diagnostic>) {
+    let index: HashMap<String, usize> = rules
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| std::iter::once((r.id.clone(), i)).chain(r.name.clone().map(|n| (n, i))))
+        .collect();
+    let mut drop = vec![false; rules.len()];
+    let mut base_of_generating = Vec::new();
+    for i in 0..rules.len() {
+        let Body::Correlation(c) = &rules[i].body else {
+            continue;
+        };
+        let mut kinds = Vec::new();
+        let mut resolved = Vec::new();
+        for reference in &c.rules {
+            match index.get(reference) {
+                Some(&j) if matches!(rules[j].body, Body::Detection(_)) => {
+                    kinds.push(rules[j].kind);
+                    resolved.push(rules[j].id.clone());
+                    base_of_generating.push(j);
+                }
+                Some(_) => {
+                    diags.push(Diagnostic {
+                        path: rules[i].path.clone(),
+                        line: rules[i].line,
+                        code: Code::UnknownRuleRef,
+                        level: Level::Error,
+                        message: format!(
+                            "`{reference}` is a correlation; chaining correlations is not supported"
+                        ),
+                    });
+                    drop[i] = true;
+                }
+                None => {
+                    diags.push(Diagnostic {
+                        path: rules[i].path.clone(),
+                        line: rules[i].line,
+                        code: Code::UnknownRuleRef,
+                        level: Level::Error,
+                        message: format!("no rule with id or name `{reference}`"),
+                    });
+                    drop[i] = true;
+                }
+            }
+        }
+        kinds.dedup();
+        if kinds.len() > 1 {
+            diags.push(Diagnostic {
+                path: rules[i].path.clone(),
+                line: rules[i].line,
+                code: Code::BadCorrelation,
+                level: Level::Error,
+                message: "a correlation's rules must read the same log kind".into(),
+            });
+            drop[i] = true;
+        }
+        if let Some(k) = kinds.first() {
+            rules[i].kind = *k;
+        }
+        if let Body::Correlation(c) = &mut rules[i].body {
+            c.rules = resolved;
+        }
+    }
+    // Base rules of a correlation do not raise findings of their own unless they say so.
+    for j in base_of_generating {
+        if !rules[j].generate_explicit {
+            rules[j].generate = false;
+        }
+    }
+    let mut k = 0;
+    rules.retain(|_| {
+        let keep = !drop[k];
+        k += 1;
+        keep
+    });
+}
+
+/// Paths of the bundled rule files (for `rules list`).
+pub fn bundled_files() -> impl Iterator<Item = &'static str> {
+    BUNDLED_RULES.iter().map(|(p, _)| *p)
+}

@@ -1,0 +1,543 @@
+//! Value matchers: what one `field|modifiers: values` item of a Sigma selection compiles to.
+//!
+//! Sigma's string semantics (case-insensitive by default, `*`/`?` wildcards with `\` escapes,
+//! `contains`/`startswith`/`endswith`) are compiled once into the cheapest test that implements
+//! them: a hash set for plain equality, prefix and suffix lists, one aho-corasick automaton for all
+//! OR-ed substrings, one `RegexSet` for the rest. Numbers, CIDRs, domains (`|domain`, name and all
+//! its subdomains), `null`, `exists` and `fieldref` have their own matchers.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use aho_corasick::AhoCorasick;
+use regex::{Regex, RegexSet};
+
+/// One value as read from a record, for matching.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val<'a> {
+    /// A string (unescaped).
+    Str(Cow<'a, str>),
+    /// A number, as written.
+    Num(Cow<'a, str>),
+    /// A boolean.
+    Bool(bool),
+    /// JSON null.
+    Null,
+    /// An object or array, as its JSON text.
+    Complex(&'a str),
+}
+
+impl Val<'_> {
+    /// The text string matchers see.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Val::Str(s) | Val::Num(s) => Some(s),
+            Val::Bool(true) => Some("true"),
+            Val::Bool(false) => Some("false"),
+            Val::Null => None,
+            Val::Complex(c) => Some(c),
+        }
+    }
+
+    fn number(&self) -> Option<f64> {
+        match self {
+            Val::Num(s) | Val::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// A numeric comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    /// `gt`
+    Gt,
+    /// `gte`
+    Gte,
+    /// `lt`
+    Lt,
+    /// `lte`
+    Lte,
+}
+
+/// A string pattern after wildcard analysis (already lower-cased unless cased).
+#[derive(Debug, Clone)]
+pub enum StrPat {
+    /// Whole-value equality.
+    Eq(String),
+    /// Starts with.
+    Prefix(String),
+    /// Ends with.
+    Suffix(String),
+    /// Contains.
+    Contains(String),
+    /// Wildcards in the middle, or a regular expression.
+    Regex(Regex),
+}
+
+impl StrPat {
+    fn matches(&self, v: &str) -> bool {
+        match self {
+            StrPat::Eq(p) => v == p,
+            StrPat::Prefix(p) => v.starts_with(p.as_str()),
+            StrPat::Suffix(p) => v.ends_with(p.as_str()),
+            StrPat::Contains(p) => v.contains(p.as_str()),
+            StrPat::Regex(r) => r.is_match(v),
+        }
+    }
+
+    /// A short description for `rules explain`.
+    pub fn describe(&self) -> String {
+        match self {
+            StrPat::Eq(p) => format!("== {p:?}"),
+            StrPat::Prefix(p) => format!("startswith {p:?}"),
+            StrPat::Suffix(p) => format!("endswith {p:?}"),
+            StrPat::Contains(p) => format!("contains {p:?}"),
+            StrPat::Regex(r) => format!("re {:?}", r.as_str()),
+        }
+    }
+}
+
+/// An IPv4/IPv6 network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Net {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Net {
+    /// Parses `10.0.0.0/8`, `2001:db8::/32` or a bare address.
+    pub fn parse(s: &str) -> Option<Net> {
+        let s = s.trim();
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max)?,
+            None => max,
+        };
+        Some(Net { addr, prefix })
+    }
+
+    /// True when `ip` is inside the network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A set of networks as prefix tables: one hash set of masked addresses per prefix length in use.
+#[derive(Debug, Clone, Default)]
+pub struct NetSet {
+    v4: Vec<(u8, HashSet<u32>)>,
+    v6: Vec<(u8, HashSet<u128>)>,
+    len: usize,
+}
+
+impl NetSet {
+    /// Builds the tables.
+    pub fn new(nets: &[Net]) -> Self {
+        let mut s = NetSet::default();
+        for n in nets {
+            s.insert(*n);
+        }
+        s
+    }
+
+    /// Adds a network.
+    pub fn insert(&mut self, n: Net) {
+        self.len += 1;
+        match n.addr {
+            IpAddr::V4(a) => {
+                let mask = if n.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(n.prefix))
+                };
+                let key = u32::from(a) & mask;
+                match self.v4.iter_mut().find(|(p, _)| *p == n.prefix) {
+                    Some((_, set)) => {
+                        set.insert(key);
+                    }
+                    None => self.v4.push((n.prefix, HashSet::from([key]))),
+                }
+            }
+            IpAddr::V6(a) => {
+                let mask = if n.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(n.prefix))
+                };
+                let key = u128::from(a) & mask;
+                match self.v6.iter_mut().find(|(p, _)| *p == n.prefix) {
+                    Some((_, set)) => {
+                        set.insert(key);
+                    }
+                    None => self.v6.push((n.prefix, HashSet::from([key]))),
+                }
+            }
+        }
+    }
+
+    /// True when any network contains `ip`.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().any(|(p, set)| {
+                    let mask = if *p == 0 {
+                        0
+                    } else {
+                        u32::MAX << (32 - u32::from(*p))
+                    };
+                    set.contains(&(a & mask))
+                })
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().any(|(p, set)| {
+                    let mask = if *p == 0 {
+                        0
+                    } else {
+                        u128::MAX << (128 - u32::from(*p))
+                    };
+                    set.contains(&(a & mask))
+                })
+            }
+        }
+    }
+
+    /// Number of networks.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Domains matched with all their subdomains (a reversed-label lookup: each label boundary of the
+/// queried name is one hash lookup).
+#[derive(Debug, Clone, Default)]
+pub struct DomainSet {
+    names: HashSet<String>,
+}
+
+impl DomainSet {
+    /// Builds the set (names are lower-cased, trailing dots dropped).
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        DomainSet {
+            names: names
+                .into_iter()
+                .map(normalise_domain)
+                .filter(|n| !n.is_empty())
+                .collect(),
+        }
+    }
+
+    /// True when `name` or one of its parent domains is in the set.
+    pub fn matches(&self, name: &str) -> bool {
+        let n = normalise_domain(name);
+        let mut rest = n.as_str();
+        loop {
+            if self.names.contains(rest) {
+                return true;
+            }
+            match rest.find('.') {
+                Some(i) => rest = &rest[i + 1..],
+                None => return false,
+            }
+        }
+    }
+
+    /// Number of names.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+fn normalise_domain(s: &str) -> String {
+    s.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// OR-ed (or, with `all`, AND-ed) string patterns of one field.
+#[derive(Debug, Clone, Default)]
+pub struct StrSet {
+    /// Case-sensitive (`|cased`, or `|re` without `i`).
+    pub cased: bool,
+    /// Every pattern must match (`|all`).
+    pub all: bool,
+    /// Plain equalities (OR mode).
+    pub eq: HashSet<String>,
+    /// Substrings folded into one automaton (OR mode).
+    pub contains: Option<(AhoCorasick, usize)>,
+    /// Everything else (and everything, in `all` mode).
+    pub others: Vec<StrPat>,
+    /// Regexes folded into one set (OR mode, case-sensitive patterns carry their own flags).
+    pub regex_set: Option<RegexSet>,
+    /// `null` was one of the values.
+    pub null_ok: bool,
+}
+
+impl StrSet {
+    /// Builds a set from patterns.
+    pub fn build(pats: Vec<StrPat>, cased: bool, all: bool, null_ok: bool) -> Result<Self, String> {
+        let mut s = StrSet {
+            cased,
+            all,
+            null_ok,
+            ..StrSet::default()
+        };
+        if all {
+            s.others = pats;
+            return Ok(s);
+        }
+        let mut subs = Vec::new();
+        let mut regexes = Vec::new();
+        for p in pats {
+            match p {
+                StrPat::Eq(v) => {
+                    s.eq.insert(v);
+                }
+                StrPat::Contains(v) => subs.push(v),
+                StrPat::Regex(r) => regexes.push(r.as_str().to_owned()),
+                other => s.others.push(other),
+            }
+        }
+        if subs.len() == 1 {
+            s.others.push(StrPat::Contains(subs.remove(0)));
+        } else if !subs.is_empty() {
+            let n = subs.len();
+            let ac = AhoCorasick::new(&subs).map_err(|e| e.to_string())?;
+            s.contains = Some((ac, n));
+        }
+        if regexes.len() == 1 {
+            s.others.push(StrPat::Regex(
+                Regex::new(&regexes[0]).map_err(|e| e.to_string())?,
+            ));
+        } else if !regexes.is_empty() {
+            s.regex_set = Some(RegexSet::new(&regexes).map_err(|e| e.to_string())?);
+        }
+        Ok(s)
+    }
+
+    fn fold<'v>(&self, v: &'v str) -> Cow<'v, str> {
+        if self.cased || !v.chars().any(char::is_uppercase) {
+            Cow::Borrowed(v)
+        } else {
+            Cow::Owned(v.to_lowercase())
+        }
+    }
+
+    /// True when one value matches (OR mode).
+    pub fn matches_one(&self, v: &str) -> bool {
+        if let Some(r) = &self.regex_set {
+            if r.is_match(v) {
+                return true;
+            }
+        }
+        let f = self.fold(v);
+        if self.eq.contains(f.as_ref()) {
+            return true;
+        }
+        if let Some((ac, _)) = &self.contains {
+            if ac.is_match(f.as_ref()) {
+                return true;
+            }
+        }
+        self.others.iter().any(|p| match p {
+            StrPat::Regex(r) => r.is_match(v),
+            p => p.matches(&f),
+        })
+    }
+
+    /// True when every pattern matches one of the values (`all` mode).
+    pub fn matches_all(&self, vals: &[&str]) -> bool {
+        let folded: Vec<Cow<'_, str>> = vals.iter().map(|v| self.fold(v)).collect();
+        self.others.iter().all(|p| match p {
+            StrPat::Regex(r) => vals.iter().any(|v| r.is_match(v)),
+            p => folded.iter().any(|v| p.matches(v)),
+        })
+    }
+
+    /// Number of patterns.
+    pub fn len(&self) -> usize {
+        self.eq.len()
+            + self.contains.as_ref().map_or(0, |c| c.1)
+            + self.others.len()
+            + self.regex_set.as_ref().map_or(0, RegexSet::len)
+    }
+
+    /// True when there is no pattern.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What one detection item tests.
+#[derive(Debug, Clone)]
+pub enum Test {
+    /// String patterns.
+    Str(StrSet),
+    /// Numeric comparisons (all must hold for `all`, else any).
+    Num(Vec<(Cmp, f64)>),
+    /// Networks.
+    Cidr(NetSet),
+    /// Domains and subdomains.
+    Domain(DomainSet),
+    /// The field is absent or null.
+    Null,
+    /// The field is (or is not) present.
+    Exists(bool),
+    /// The value equals another field's value (any of the listed fields).
+    FieldRef(Vec<String>),
+}
+
+impl Test {
+    /// Evaluates the test against the values found at the field (empty: the field is absent).
+    /// `other` reads another field, for `fieldref`.
+    pub fn eval(&self, vals: &[Val<'_>], other: &mut dyn FnMut(&str) -> Vec<String>) -> bool {
+        match self {
+            Test::Null => vals.is_empty() || vals.iter().all(|v| *v == Val::Null),
+            Test::Exists(want) => {
+                (!vals.is_empty() && vals.iter().any(|v| *v != Val::Null)) == *want
+            }
+            Test::Str(s) => {
+                if vals.is_empty() || vals.iter().all(|v| *v == Val::Null) {
+                    return s.null_ok;
+                }
+                if s.all {
+                    let texts: Vec<&str> = vals.iter().filter_map(Val::text).collect();
+                    s.matches_all(&texts)
+                } else {
+                    vals.iter().filter_map(Val::text).any(|t| s.matches_one(t))
+                }
+            }
+            Test::Num(cmps) => vals.iter().filter_map(Val::number).any(|x| {
+                cmps.iter().any(|(c, v)| match c {
+                    Cmp::Gt => x > *v,
+                    Cmp::Gte => x >= *v,
+                    Cmp::Lt => x < *v,
+                    Cmp::Lte => x <= *v,
+                })
+            }),
+            Test::Cidr(set) => vals
+                .iter()
+                .filter_map(Val::text)
+                .filter_map(|t| t.trim().parse::<IpAddr>().ok())
+                .any(|ip| set.contains(ip)),
+            Test::Domain(set) => vals.iter().filter_map(Val::text).any(|t| set.matches(t)),
+            Test::FieldRef(fields) => fields.iter().any(|f| {
+                let others = other(f);
+                vals.iter()
+                    .filter_map(Val::text)
+                    .any(|t| others.iter().any(|o| o == t))
+            }),
+        }
+    }
+
+    /// A short description for `rules explain`.
+    pub fn describe(&self) -> String {
+        match self {
+            Test::Str(s) => {
+                let mut parts = Vec::new();
+                if !s.eq.is_empty() {
+                    parts.push(format!("hash-set of {}", s.eq.len()));
+                }
+                if let Some((_, n)) = &s.contains {
+                    parts.push(format!("aho-corasick of {n}"));
+                }
+                if let Some(r) = &s.regex_set {
+                    parts.push(format!("regex-set of {}", r.len()));
+                }
+                for p in &s.others {
+                    parts.push(p.describe());
+                }
+                format!(
+                    "{}{}{}",
+                    if s.all { "all of " } else { "" },
+                    parts.join(" | "),
+                    if s.cased { " (cased)" } else { "" }
+                )
+            }
+            Test::Num(c) => format!("numeric {c:?}"),
+            Test::Cidr(n) => format!("prefix table of {} networks", n.len()),
+            Test::Domain(d) => format!("domain set of {} (with subdomains)", d.len()),
+            Test::Null => "is null".into(),
+            Test::Exists(b) => format!("exists == {b}"),
+            Test::FieldRef(f) => format!("equals field {f:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nets_and_domains() {
+        let s = NetSet::new(&[
+            Net::parse("10.0.0.0/8").unwrap(),
+            Net::parse("2001:db8::/32").unwrap(),
+            Net::parse("1.2.3.4").unwrap(),
+        ]);
+        assert!(s.contains("10.9.8.7".parse().unwrap()));
+        assert!(s.contains("2001:db8:1::1".parse().unwrap()));
+        assert!(s.contains("1.2.3.4".parse().unwrap()));
+        assert!(!s.contains("1.2.3.5".parse().unwrap()));
+        assert!(Net::parse("10.0.0.0/33").is_none());
+        let d = DomainSet::new(["Example.com.", "evil.org"]);
+        assert!(d.matches("a.b.example.COM."));
+        assert!(d.matches("evil.org"));
+        assert!(!d.matches("notevil.org"));
+    }
+
+    #[test]
+    fn str_set_folds_and_matches() {
+        let s = StrSet::build(
+            vec![
+                StrPat::Eq("stoplogging".into()),
+                StrPat::Contains("kali".into()),
+                StrPat::Contains("parrot".into()),
+                StrPat::Prefix("aws-cli/1".into()),
+            ],
+            false,
+            false,
+            false,
+        )
+        .unwrap();
+        assert!(s.matches_one("StopLogging"));
+        assert!(s.matches_one("Linux/5.16-KALI7"));
+        assert!(s.matches_one("aws-CLI/1.22"));
+        assert!(!s.matches_one("DeleteTrail"));
+        assert_eq!(s.len(), 4);
+    }
+}
