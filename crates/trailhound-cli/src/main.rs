@@ -5,6 +5,7 @@
 //! `--fail-on`, 2 input errors.
 
 mod corpus_cmd;
+mod rules_cmd;
 mod scan_cmd;
 
 use std::process::ExitCode;
@@ -23,6 +24,11 @@ struct Cli {
 enum Command {
     /// Scan log files, folders and S3-export trees and write findings.
     Scan(scan_cmd::ScanArgs),
+    /// List, lint, test and explain rules.
+    Rules {
+        #[command(subcommand)]
+        command: rules_cmd::RulesCommand,
+    },
     /// Synthetic corpora for tests and benchmarks.
     Corpus {
         #[command(subcommand)]
@@ -35,6 +41,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan_cmd::run(args),
         Command::Corpus { command } => corpus_cmd::run(command),
+        Command::Rules { command } => rules_cmd::run(command),
     };
     match result {
         Ok(code) => code,

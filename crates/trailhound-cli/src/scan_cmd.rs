@@ -8,7 +8,6 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use trailhound::ingest::{discover, scan};
-use trailhound::model::NullSink;
 use trailhound::model::time::parse_timestamp;
 use trailhound::{ScanOptions, ScanSummary, TimeRange};
 
@@ -43,12 +42,12 @@ pub struct ScanArgs {
     /// Write findings to FILE instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Load rules from DIR as well (repeatable).
-    #[arg(long = "rules", value_name = "DIR")]
-    rules: Vec<PathBuf>,
-    /// Do not load the bundled rule pack.
-    #[arg(long)]
-    no_default_rules: bool,
+    #[command(flatten)]
+    source: crate::rules_cmd::RuleSource,
+    /// Exit with code 1 when a finding at or above this severity exists (low, medium, high, or a
+    /// number on GuardDuty's 1.0–8.9 scale). Default: never.
+    #[arg(long, value_name = "SEVERITY")]
+    fail_on: Option<String>,
     /// Refuse objects that decompress to more than this many bytes (suffixes K, M, G, KiB, MiB, GiB).
     #[arg(long, value_name = "SIZE", default_value = "4GiB")]
     max_decompressed_size: String,
@@ -137,11 +136,24 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
     {
         bail!("--since is after --until");
     }
-    for dir in &args.rules {
-        if !dir.is_dir() {
-            bail!("--rules {}: not a folder", dir.display());
+    for dir in &args.source.rules {
+        if !dir.exists() {
+            bail!("--rules {}: no such folder or file", dir.display());
         }
     }
+    let fail_on = args.fail_on.as_deref().map(parse_severity).transpose()?;
+    let (set, diags, trusted) = args.source.load()?;
+    let errors: Vec<_> = diags
+        .iter()
+        .filter(|d| d.level == trailhound::rules::Level::Error)
+        .collect();
+    if !errors.is_empty() {
+        for d in &errors {
+            eprintln!("{d}");
+        }
+        bail!("{} rule errors (see `trailhound rules lint`)", errors.len());
+    }
+    let plan = std::sync::Arc::new(trailhound::Plan::new(&set, &trusted));
     let opts = ScanOptions {
         threads: args.threads,
         range,
@@ -174,23 +186,36 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
             b.inc(n);
         }
     };
-    let (_sink, scanned) = scan(&found.objects, &opts, || NullSink, |a, _| a, &tick)?;
+    let (detector, scanned) = scan(
+        &found.objects,
+        &opts,
+        || trailhound::Detector::new(plan.clone()),
+        trailhound::Detector::merge,
+        &tick,
+    )?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
     let mut summary = found.summary;
     summary.merge(scanned);
+    let findings = detector.finish();
+    summary.findings = findings.len() as u64;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
 
-    // Findings: detection arrives with the rule engine; until then the output is empty but real.
-    let findings: Vec<u8> = Vec::new();
+    let mut out: Vec<u8> = Vec::new();
     match args.format {
-        Format::Jsonl => match &args.output {
-            Some(p) => write_atomic(p, &findings)?,
-            None => std::io::stdout()
-                .write_all(&findings)
-                .context("writing to stdout")?,
-        },
+        Format::Jsonl => {
+            for f in &findings {
+                serde_json::to_writer(&mut out, f).context("serialising a finding")?;
+                out.push(b'\n');
+            }
+        }
+    }
+    match &args.output {
+        Some(p) => write_atomic(p, &out)?,
+        None => std::io::stdout()
+            .write_all(&out)
+            .context("writing to stdout")?,
     }
     if let Some(p) = &args.summary_json {
         let mut json = serde_json::to_vec_pretty(&summary).context("serialising the summary")?;
@@ -199,12 +224,58 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
     }
     if !args.quiet {
         eprint!("{}", render_summary(&summary));
+        eprint!("{}", render_findings(&findings));
     }
+    let failing = fail_on.is_some_and(|min| findings.iter().any(|f| f.severity >= min));
     Ok(if summary.has_input_errors() {
         ExitCode::from(2)
+    } else if failing {
+        ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `low`/`medium`/`high` (the bands' lower bounds) or a number.
+pub fn parse_severity(s: &str) -> Result<f64> {
+    match s.to_ascii_lowercase().as_str() {
+        "low" => Ok(1.0),
+        "medium" => Ok(4.0),
+        "high" => Ok(7.0),
+        other => other
+            .parse::<f64>()
+            .with_context(|| format!("--fail-on {s:?}: use low, medium, high or a number")),
+    }
+}
+
+/// Findings per severity and per type, for the stderr summary.
+pub fn render_findings(findings: &[trailhound::Finding]) -> String {
+    use std::collections::BTreeMap;
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if findings.is_empty() {
+        return out;
+    }
+    let mut by_label: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in findings {
+        *by_label.entry(f.severity_label).or_default() += 1;
+        *by_type.entry(f.finding_type.as_str()).or_default() += 1;
+    }
+    let _ = writeln!(
+        out,
+        "  findings by severity: {}",
+        ["High", "Medium", "Low"]
+            .iter()
+            .filter_map(|l| by_label.get(l).map(|n| format!("{l} {n}")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(out, "  findings by type:");
+    for (t, n) in by_type {
+        let _ = writeln!(out, "    {n:>5}  {t}");
+    }
+    out
 }
 
 fn human_bytes(n: u64) -> String {

@@ -31,9 +31,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+pub use trailhound_detect as detect;
 pub use trailhound_ingest as ingest;
 pub use trailhound_model as model;
+pub use trailhound_rules as rules;
 
+pub use trailhound_detect::{Detector, Finding, Plan};
 pub use trailhound_ingest::{Counters, ErrorEntry, ScanError, ScanOptions, ScanSummary, TimeRange};
 pub use trailhound_model::{LogKind, RecordSink};
 
@@ -61,6 +64,37 @@ where
     summary.merge(scanned);
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok((sink, summary))
+}
+
+/// Scans `paths` with a compiled plan and returns the findings (sorted) and the summary (with
+/// `findings` set).
+///
+/// ```
+/// use std::sync::Arc;
+/// use trailhound::{detect_paths, Plan, ScanOptions};
+/// use trailhound::rules::{load, LoadOptions};
+/// let (set, _) = load(&LoadOptions { bundled: true, ..Default::default() });
+/// let plan = Arc::new(Plan::new(&set, &[]));
+/// let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/s3");
+/// let (findings, summary) = detect_paths(&[root], &ScanOptions::default(), plan, &|_| {}).unwrap();
+/// assert_eq!(summary.findings, findings.len() as u64);
+/// ```
+pub fn detect_paths(
+    paths: &[PathBuf],
+    opts: &ScanOptions,
+    plan: std::sync::Arc<Plan>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(Vec<Finding>, ScanSummary), ScanError> {
+    let (det, mut summary) = scan_paths(
+        paths,
+        opts,
+        || Detector::new(plan.clone()),
+        Detector::merge,
+        progress,
+    )?;
+    let findings = det.finish();
+    summary.findings = findings.len() as u64;
+    Ok((findings, summary))
 }
 
 /// Total stored bytes of what `paths` would scan (for progress bars).
