@@ -82,8 +82,8 @@ pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
         RulesCommand::List(src) => {
             let (set, _, _) = src.load()?;
             println!(
-                "{:<38} {:<10} {:<5} {:<55} {}",
-                "id", "kind", "sev", "type", "title"
+                "{:<38} {:<10} {:<5} {:<55} title",
+                "id", "kind", "sev", "type"
             );
             for r in &set.rules {
                 let kind = match r.body {

@@ -60,10 +60,10 @@ impl Bucket {
                 (a, b) => a.or(b),
             };
         }
-        if let Some(h) = o.head {
-            if self.head.as_ref().is_none_or(|mine| h < *mine) {
-                self.head = Some(h);
-            }
+        if let Some(h) = o.head
+            && self.head.as_ref().is_none_or(|mine| h < *mine)
+        {
+            self.head = Some(h);
         }
         self.last = self.last.max(o.last);
     }

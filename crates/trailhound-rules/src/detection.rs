@@ -104,20 +104,24 @@ fn to_pat(ps: &[Piece], cased: bool) -> Result<StrPat, String> {
     if let Some(s) = lit(ps) {
         return Ok(StrPat::Eq(fold(s)));
     }
-    if n >= 2 && ps[0] == Piece::Star && ps[n - 1] == Piece::Star {
-        if let Some(s) = lit(&ps[1..n - 1]) {
-            return Ok(StrPat::Contains(fold(s)));
-        }
+    if n >= 2
+        && ps[0] == Piece::Star
+        && ps[n - 1] == Piece::Star
+        && let Some(s) = lit(&ps[1..n - 1])
+    {
+        return Ok(StrPat::Contains(fold(s)));
     }
-    if n >= 1 && ps[n - 1] == Piece::Star {
-        if let Some(s) = lit(&ps[..n - 1]) {
-            return Ok(StrPat::Prefix(fold(s)));
-        }
+    if n >= 1
+        && ps[n - 1] == Piece::Star
+        && let Some(s) = lit(&ps[..n - 1])
+    {
+        return Ok(StrPat::Prefix(fold(s)));
     }
-    if n >= 1 && ps[0] == Piece::Star {
-        if let Some(s) = lit(&ps[1..]) {
-            return Ok(StrPat::Suffix(fold(s)));
-        }
+    if n >= 1
+        && ps[0] == Piece::Star
+        && let Some(s) = lit(&ps[1..])
+    {
+        return Ok(StrPat::Suffix(fold(s)));
     }
     let mut re = String::from(if cased { "(?s)^" } else { "(?si)^" });
     for p in ps {
@@ -285,7 +289,13 @@ pub fn compile_item(
         }
         Test::Cidr(NetSet::new(&nets))
     } else if has("domain") {
-        Test::Domain(DomainSet::new(values.iter().map(String::as_str)))
+        // A list may mix addresses and domains: only the names apply here.
+        Test::Domain(DomainSet::new(
+            values
+                .iter()
+                .map(String::as_str)
+                .filter(|v| Net::parse(v).is_none()),
+        ))
     } else if has("re") {
         let mut flags = String::new();
         for (m, f) in [("i", 'i'), ("m", 'm'), ("s", 's')] {
@@ -382,7 +392,7 @@ pub fn compile(
                 .collect(),
             Node::Sequence(_) | Node::Scalar(_) => {
                 // Keywords: a list of strings matched anywhere in the record.
-                let key = MarkedScalarNode::new(k.span().clone(), "");
+                let key = MarkedScalarNode::new(*k.span(), "");
                 compile_item(doc, &key, v, lists).map(|i| vec![vec![i]])
             }
         };

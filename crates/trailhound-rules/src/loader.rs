@@ -92,6 +92,10 @@ fn load_text(
 pub fn load(opts: &LoadOptions) -> (RuleSet, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut lists = Lists::default();
+    // The lists the command line fills are always defined (empty unless given), so that rules
+    // using them load everywhere.
+    lists.insert("custom-threat-list", Vec::new());
+    lists.insert("trusted-ips", Vec::new());
     if opts.bundled {
         for (name, text) in BUNDLED_LISTS {
             lists.insert(name, parse_list(text));
@@ -99,16 +103,16 @@ pub fn load(opts: &LoadOptions) -> (RuleSet, Vec<Diagnostic>) {
     }
     for p in &opts.paths {
         let ld = p.join("lists");
-        if ld.is_dir() {
-            if let Err(e) = lists.load_dir(&ld) {
-                diags.push(Diagnostic {
-                    path: ld.display().to_string(),
-                    line: 0,
-                    code: Code::UnknownList,
-                    level: Level::Error,
-                    message: format!("cannot read lists: {e}"),
-                });
-            }
+        if ld.is_dir()
+            && let Err(e) = lists.load_dir(&ld)
+        {
+            diags.push(Diagnostic {
+                path: ld.display().to_string(),
+                line: 0,
+                code: Code::UnknownList,
+                level: Level::Error,
+                message: format!("cannot read lists: {e}"),
+            });
         }
     }
     for (name, entries) in &opts.lists {

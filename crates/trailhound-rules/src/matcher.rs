@@ -359,19 +359,19 @@ impl StrSet {
 
     /// True when one value matches (OR mode).
     pub fn matches_one(&self, v: &str) -> bool {
-        if let Some(r) = &self.regex_set {
-            if r.is_match(v) {
-                return true;
-            }
+        if let Some(r) = &self.regex_set
+            && r.is_match(v)
+        {
+            return true;
         }
         let f = self.fold(v);
         if self.eq.contains(f.as_ref()) {
             return true;
         }
-        if let Some((ac, _)) = &self.contains {
-            if ac.is_match(f.as_ref()) {
-                return true;
-            }
+        if let Some((ac, _)) = &self.contains
+            && ac.is_match(f.as_ref())
+        {
+            return true;
         }
         self.others.iter().any(|p| match p {
             StrPat::Regex(r) => r.is_match(v),

@@ -115,10 +115,10 @@ pub fn to_json(n: &Node) -> serde_json::Value {
                 if let Ok(i) = s.as_str().parse::<i64>() {
                     return serde_json::Value::from(i);
                 }
-                if let Ok(f) = s.as_str().parse::<f64>() {
-                    if s.as_str().contains('.') {
-                        return serde_json::Value::from(f);
-                    }
+                if let Ok(f) = s.as_str().parse::<f64>()
+                    && s.as_str().contains('.')
+                {
+                    return serde_json::Value::from(f);
                 }
             }
             serde_json::Value::String(s.as_str().to_owned())
