@@ -65,11 +65,15 @@ fn clean_scan_exits_zero_with_every_summary_key() {
     assert_eq!(v["records_read"], 37);
     assert_eq!(v["by_kind"]["cloudtrail"]["records_read"], 12);
     assert_eq!(v["objects_skipped"], 4);
-    assert_eq!(v["findings"], 0);
+    assert_eq!(
+        v["findings"], 2,
+        "trail stopped/deleted by one key, and root use"
+    );
     assert!(
         stderr.contains("37 read = 34 parsed + 3 skipped + 0 rejected"),
         "{stderr}"
     );
+    assert!(stderr.contains("findings by severity: Low 2"), "{stderr}");
 }
 
 #[test]
@@ -111,8 +115,42 @@ fn findings_go_to_the_output_file() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
     assert!(o.stderr.is_empty(), "--quiet prints nothing");
-    // No rules yet: the output exists and holds no findings.
-    assert_eq!(std::fs::read(&out).unwrap(), b"");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let findings: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(findings.len(), 2);
+    let stop = findings
+        .iter()
+        .find(|f| f["type"] == "Stealth:IAMUser/CloudTrailLoggingDisabled")
+        .unwrap();
+    for key in [
+        "id",
+        "type",
+        "severity",
+        "severity_label",
+        "title",
+        "account",
+        "region",
+        "resource",
+        "count",
+        "first_seen",
+        "last_seen",
+        "rule_id",
+        "samples",
+    ] {
+        assert!(stop.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(
+        stop["resource"],
+        serde_json::json!({"type": "AccessKey", "id": "AKIAEXAMPLE000000001"})
+    );
+    assert_eq!(stop["count"], 1, "only the S3 fixture tree was scanned");
+    assert_eq!(stop["severity"], 2.0);
+    assert_eq!(stop["severity_label"], "Low");
+    assert_eq!(stop["rule_id"], "th-ct-0001");
+    assert_eq!(stop["first_seen"], "2024-03-01T12:01:00.000Z");
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         1,
@@ -207,4 +245,158 @@ fn corpus_generate_then_scan_round_trips() {
     let truth = std::fs::read_to_string(dir.path().join("ground-truth.jsonl")).unwrap();
     assert_eq!(truth.lines().count(), 10);
     assert!(truth.contains("Stealth:IAMUser/CloudTrailLoggingDisabled"));
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let o = bin().args(args).output().unwrap();
+    (
+        o.status.code().unwrap(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn fail_on_sets_exit_code_one() {
+    let s3 = fixtures("s3");
+    let s3 = s3.to_str().unwrap();
+    assert_eq!(run(&["scan", "-q", s3, "--fail-on", "low"]).0, 1);
+    assert_eq!(run(&["scan", "-q", s3, "--fail-on", "high"]).0, 0);
+    assert_eq!(run(&["scan", "-q", s3, "--fail-on", "2.0"]).0, 1);
+    assert_eq!(run(&["scan", "-q", s3, "--fail-on", "severe"]).0, 2);
+}
+
+#[test]
+fn threat_list_and_trusted_ips() {
+    let dir = tempfile::tempdir().unwrap();
+    let threat = dir.path().join("threat.txt");
+    std::fs::write(&threat, "# mine\nexample.com\n198.51.100.77\n").unwrap();
+    let trusted = dir.path().join("trusted.txt");
+    std::fs::write(&trusted, "203.0.113.0/24\n").unwrap();
+    let s3 = fixtures("s3");
+    let (code, out, _) = run(&[
+        "scan",
+        "-q",
+        s3.to_str().unwrap(),
+        "--threat-list",
+        threat.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Impact:EC2/MaliciousDomainRequest.Custom"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"id\":\"i-0abc1234def567890\""),
+        "the querying instance is the resource: {out}"
+    );
+    let (_, out, _) = run(&[
+        "scan",
+        "-q",
+        s3.to_str().unwrap(),
+        "--trusted-ips",
+        trusted.to_str().unwrap(),
+    ]);
+    assert!(
+        !out.contains("CloudTrailLoggingDisabled"),
+        "calls from a trusted address raise nothing: {out}"
+    );
+    assert!(
+        out.contains("RootCredentialUsage"),
+        "the IPv6 root call is not trusted"
+    );
+    std::fs::write(&trusted, "not-an-ip\n").unwrap();
+    let (code, _, err) = run(&[
+        "scan",
+        "-q",
+        s3.to_str().unwrap(),
+        "--trusted-ips",
+        trusted.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not-an-ip"));
+}
+
+#[test]
+fn rules_subcommands() {
+    let (code, out, _) = run(&["rules", "test"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(" 0 failed"), "{out}");
+    let (code, out, _) = run(&["rules", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("th-ct-0001") && out.contains("Stealth:IAMUser/CloudTrailLoggingDisabled")
+    );
+    let (code, out, _) = run(&["rules", "explain"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("indexed by eventName"), "{out}");
+    assert!(out.contains("domain set of 1"), "{out}");
+}
+
+#[test]
+fn lint_reports_every_problem_with_file_line_and_code() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yml"), "title: a\nid: a\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName|bogus: x\n  condition: sel\n").unwrap();
+    std::fs::write(dir.path().join("b.yml"), "title: b\nid: b\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: x}\n  condition: sel and nope\n").unwrap();
+    std::fs::write(dir.path().join("c.yml"), "title: c\n  bad: [indent\n").unwrap();
+    std::fs::write(dir.path().join("d.yml"), "title: d\nid: a\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: x}\n  condition: sel\nfinding: {type: NotAType, severity: 12}\n").unwrap();
+    let (code, out, _) = run(&[
+        "rules",
+        "lint",
+        "--no-default-rules",
+        "--rules",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("a.yml:6: error[TH004]: unknown modifier `bogus`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("b.yml:6: error[TH003]: unknown selection `nope`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("c.yml:") && out.contains("error[TH001]"),
+        "{out}"
+    );
+    assert!(out.contains("d.yml:7: error[TH009]"), "{out}");
+    let (code, _, err) = run(&[
+        "scan",
+        "--no-default-rules",
+        "--rules",
+        dir.path().to_str().unwrap(),
+        fixtures("s3").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "a scan refuses broken rules");
+    assert!(err.contains("rule errors"), "{err}");
+}
+
+#[test]
+fn sigmahq_rules_run_unmodified() {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/public");
+    let (code, out, _) = run(&[
+        "scan",
+        "-q",
+        "--no-default-rules",
+        "--rules",
+        shared.join("sigmahq-aws-cloudtrail").to_str().unwrap(),
+        shared
+            .join("stratus-red-team-detonation-logs")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let findings: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The Stratus technique "cloudtrail-delete" is caught by SigmaHQ's trail rule, under its UUID.
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["rule_id"] == "4db60cc0-36fb-42b7-9b58-a5b53019fb74"),
+        "{out}"
+    );
+    assert!(findings.len() > 10);
 }
