@@ -519,6 +519,18 @@ fn public_ip(r: &mut Rng, out: &mut String) {
     );
 }
 
+/// An id from a pool of `pool` stable ids (accounts have a bounded set of keys and sessions).
+fn pooled_id(r: &mut Rng, prefix: &str, n: usize, pool: u64, out: &mut String) {
+    let k = r.below(pool);
+    let mut p = Rng::new(&[
+        0x6b65_7973,
+        k,
+        prefix.len() as u64,
+        u64::from(prefix.as_bytes()[0]),
+    ]);
+    id(&mut p, prefix, n, out);
+}
+
 fn id(r: &mut Rng, prefix: &str, n: usize, out: &mut String) {
     out.push_str(prefix);
     const U: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -629,7 +641,13 @@ pub fn record(r: &mut Rng, account: &str, t: i64, out: &mut String) {
                 out,
                 "\",\"arn\":\"arn:aws:iam::{account}:user/{u}\",\"accountId\":\"{account}\",\"accessKeyId\":\""
             );
-            id(r, key_prefix, 16, out);
+            pooled_id(
+                r,
+                key_prefix,
+                16,
+                if key_prefix == "AKIA" { 40 } else { 400 },
+                out,
+            );
             let _ = write!(out, "\",\"userName\":\"{u}\"");
             if r.chance(0.3) {
                 let _ = write!(
@@ -657,7 +675,7 @@ pub fn record(r: &mut Rng, account: &str, t: i64, out: &mut String) {
                 out,
                 ":{session}\",\"arn\":\"arn:aws:sts::{account}:assumed-role/{role}/{session}\",\"accountId\":\"{account}\",\"accessKeyId\":\""
             );
-            id(r, "ASIA", 16, out);
+            pooled_id(r, "ASIA", 16, 400, out);
             out.push_str(
                 "\",\"sessionContext\":{\"sessionIssuer\":{\"type\":\"Role\",\"principalId\":\"",
             );
@@ -697,7 +715,7 @@ pub fn record(r: &mut Rng, account: &str, t: i64, out: &mut String) {
                 out,
                 "{{\"type\":\"FederatedUser\",\"principalId\":\"{account}:fed\",\"arn\":\"arn:aws:sts::{account}:federated-user/fed\",\"accountId\":\"{account}\",\"accessKeyId\":\""
             );
-            id(r, "ASIA", 16, out);
+            pooled_id(r, "ASIA", 16, 400, out);
             out.push_str("\"}");
         }
         93..=94 => {

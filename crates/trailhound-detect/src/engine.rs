@@ -2,16 +2,21 @@
 //! findings and feeds correlation windows. Detectors made per unit of work merge associatively
 //! ([`Detector::merge`]); [`Detector::finish`] turns the merged state into sorted findings.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+
+use hashbrown::HashMap;
 use std::sync::Arc;
 
 use trailhound_model::{CloudTrailRecord, DnsRecord, FlowRecord, LogKind, RecordSink};
 use trailhound_rules::condition::Cond;
 use trailhound_rules::detection::Detection;
+use trailhound_rules::matcher::Val;
 use trailhound_rules::rule::{CorrelationKind, ResourceSpec};
 use trailhound_rules::severity_label;
 
 use crate::fields::{Event, Vals};
+use crate::finding::KeyRef;
 use crate::finding::{Agg, Finding, Key, Resource, finding_id, merge_maps, ts};
 use crate::plan::Plan;
 
@@ -75,12 +80,17 @@ type Groups = HashMap<Vec<String>, BTreeMap<i64, Bucket>>;
 #[derive(Debug, Clone)]
 pub struct Detector {
     plan: Arc<Plan>,
+    st: State,
+}
+
+/// The mutable part, kept apart from the shared plan so the hot path borrows the plan instead of
+/// cloning the `Arc` (whose counter two threads would fight over).
+#[derive(Debug, Clone)]
+struct State {
     findings: HashMap<Key, Agg>,
     corr: Vec<Groups>,
-    /// Records skipped because they came from a trusted address.
-    pub suppressed: u64,
-    /// Hits per detection rule.
-    pub hits: Vec<u64>,
+    suppressed: u64,
+    hits: Vec<u64>,
 }
 
 fn eval_cond(c: &Cond, det: &Detection, ev: &Event<'_, '_>) -> bool {
@@ -104,22 +114,22 @@ fn eval_cond(c: &Cond, det: &Detection, ev: &Event<'_, '_>) -> bool {
     }
 }
 
-fn meta(ev: &Event<'_, '_>) -> (i64, String, String) {
+fn meta<'e>(ev: &'e Event<'_, '_>) -> (i64, &'e str, &'e str) {
     match ev {
         Event::CloudTrail(r) => (
             r.time,
-            r.account().unwrap_or("").to_owned(),
-            r.aws_region.as_deref().unwrap_or("").to_owned(),
+            r.account().unwrap_or(""),
+            r.aws_region.as_deref().unwrap_or(""),
         ),
         Event::Flow(r) => (
             r.time().unwrap_or(0),
-            r.account_id().unwrap_or("").to_owned(),
-            r.region().unwrap_or("").to_owned(),
+            r.account_id().unwrap_or(""),
+            r.region().unwrap_or(""),
         ),
         Event::Dns(r) => (
             r.time,
-            r.account_id.as_deref().unwrap_or("").to_owned(),
-            r.region.as_deref().unwrap_or("").to_owned(),
+            r.account_id.as_deref().unwrap_or(""),
+            r.region.as_deref().unwrap_or(""),
         ),
     }
 }
@@ -170,18 +180,34 @@ fn sample(ev: &Event<'_, '_>) -> String {
     }
 }
 
-fn resource(specs: &[ResourceSpec], ev: &Event<'_, '_>, account: &str) -> Resource {
+/// The resource a finding is about: (type, id), borrowed where the record allows.
+fn resource_ref<'s, 'a: 's>(
+    specs: &'s [ResourceSpec],
+    ev: &Event<'_, 'a>,
+    account: &'s str,
+) -> (&'s str, Cow<'a, str>) {
     for s in specs {
-        if let Some(v) = ev.text(&s.field).filter(|v| !v.is_empty() && v != "-") {
-            return Resource {
-                kind: s.kind.clone(),
-                id: v,
+        let mut vals = Vals::new();
+        ev.values(&s.field, &mut vals);
+        for v in vals {
+            let text = match v {
+                Val::Str(c) | Val::Num(c) => c,
+                Val::Complex(c) => Cow::Borrowed(c),
+                Val::Bool(_) | Val::Null => continue,
             };
+            if !text.is_empty() && text != "-" {
+                return (s.kind.as_str(), text);
+            }
         }
     }
+    ("Account", Cow::Owned(account.to_owned()))
+}
+
+fn resource(specs: &[ResourceSpec], ev: &Event<'_, '_>, account: &str) -> Resource {
+    let (k, id) = resource_ref(specs, ev, account);
     Resource {
-        kind: "Account".into(),
-        id: account.to_owned(),
+        kind: k.to_owned(),
+        id: id.into_owned(),
     }
 }
 
@@ -192,10 +218,12 @@ impl Detector {
         let c = plan.correlations.len();
         Detector {
             plan,
-            findings: HashMap::new(),
-            corr: vec![Groups::new(); c],
-            suppressed: 0,
-            hits: vec![0; n],
+            st: State {
+                findings: HashMap::new(),
+                corr: vec![Groups::new(); c],
+                suppressed: 0,
+                hits: vec![0; n],
+            },
         }
     }
 
@@ -204,10 +232,21 @@ impl Detector {
         &self.plan
     }
 
+    /// Records skipped because they came from a trusted address.
+    pub fn suppressed(&self) -> u64 {
+        self.st.suppressed
+    }
+
+    /// Hits per detection rule (in plan order).
+    pub fn hits(&self) -> &[u64] {
+        &self.st.hits
+    }
+
     /// Folds another detector's state (later in input order) into this one.
     pub fn merge(mut self, o: Detector) -> Detector {
-        self.findings = merge_maps(std::mem::take(&mut self.findings), o.findings);
-        for (mine, theirs) in self.corr.iter_mut().zip(o.corr) {
+        let o = o.st;
+        self.st.findings = merge_maps(std::mem::take(&mut self.st.findings), o.findings);
+        for (mine, theirs) in self.st.corr.iter_mut().zip(o.corr) {
             for (g, buckets) in theirs {
                 let dest = mine.entry(g).or_default();
                 for (b, bucket) in buckets {
@@ -215,88 +254,11 @@ impl Detector {
                 }
             }
         }
-        self.suppressed += o.suppressed;
-        for (a, b) in self.hits.iter_mut().zip(o.hits) {
+        self.st.suppressed += o.suppressed;
+        for (a, b) in self.st.hits.iter_mut().zip(o.hits) {
             *a += b;
         }
         self
-    }
-
-    fn run(&mut self, ev: &Event<'_, '_>, candidates: &[u32]) {
-        let plan = Arc::clone(&self.plan);
-        let mut m: Option<(i64, String, String)> = None;
-        for &ri in candidates {
-            let r = &plan.rules[ri as usize];
-            if !eval_cond(&r.det.condition, &r.det, ev) {
-                continue;
-            }
-            self.hits[ri as usize] += 1;
-            let (t, account, region) = m.get_or_insert_with(|| meta(ev)).clone();
-            if r.rule.generate {
-                let res = resource(&r.rule.finding.resources, ev, &account);
-                let key = Key {
-                    finding_type: r.rule.finding.finding_type.clone(),
-                    account: account.clone(),
-                    region: region.clone(),
-                    resource: res,
-                };
-                match self.findings.get_mut(&key) {
-                    Some(a) => {
-                        a.rule = a.rule.min(ri);
-                        a.add(t, || sample(ev));
-                    }
-                    None => {
-                        self.findings.insert(key, Agg::one(ri, t, sample(ev)));
-                    }
-                }
-            }
-            for &(ci, pos) in &r.feeds {
-                self.feed(ci, pos, ev, t, &account, &region);
-            }
-        }
-    }
-
-    fn feed(&mut self, ci: u32, pos: u32, ev: &Event<'_, '_>, t: i64, account: &str, region: &str) {
-        let c = &self.plan.correlations[ci as usize];
-        let group: Vec<String> = c
-            .corr
-            .group_by
-            .iter()
-            .map(|f| ev.text(f).unwrap_or_default())
-            .collect();
-        let width = (c.corr.timespan_ms / SUB_BUCKETS).max(1000);
-        let b = t.div_euclid(width);
-        let nrules = c.corr.rules.len();
-        let field_val = c.corr.field.as_ref().and_then(|f| ev.text(f));
-        let res = resource(&c.rule.finding.resources, ev, account);
-        let smp = sample(ev);
-        let bucket = self.corr[ci as usize]
-            .entry(group)
-            .or_default()
-            .entry(b)
-            .or_default();
-        bucket.count += 1;
-        if bucket.rule_first.len() < nrules {
-            bucket.rule_first.resize(nrules, None);
-            bucket.rule_last.resize(nrules, None);
-        }
-        let p = pos as usize;
-        bucket.rule_first[p] = Some(bucket.rule_first[p].map_or(t, |x| x.min(t)));
-        bucket.rule_last[p] = Some(bucket.rule_last[p].map_or(t, |x| x.max(t)));
-        if let Some(v) = field_val {
-            if c.corr.kind == CorrelationKind::ValueSum {
-                bucket.sum += v.trim().parse::<f64>().unwrap_or(0.0);
-            } else if bucket.distinct.len() < MAX_DISTINCT {
-                bucket.distinct.insert(v);
-            } else if !bucket.distinct.contains(&v) {
-                bucket.saturated = true;
-            }
-        }
-        let head = (t, account.to_owned(), region.to_owned(), res, smp);
-        if bucket.head.as_ref().is_none_or(|h| head < *h) {
-            bucket.head = Some(head);
-        }
-        bucket.last = bucket.last.max(t);
     }
 
     fn trusted(&self, ip: Option<std::net::IpAddr>) -> bool {
@@ -307,8 +269,8 @@ impl Detector {
     /// region, resource).
     pub fn finish(self) -> Vec<Finding> {
         let plan = Arc::clone(&self.plan);
-        let mut all = self.findings;
-        for (ci, groups) in self.corr.into_iter().enumerate() {
+        let mut all = self.st.findings;
+        for (ci, groups) in self.st.corr.into_iter().enumerate() {
             let c = &plan.correlations[ci];
             let width = (c.corr.timespan_ms / SUB_BUCKETS).max(1000);
             let span = c.corr.timespan_ms.div_euclid(width).max(1);
@@ -416,6 +378,95 @@ impl Detector {
     }
 }
 
+impl State {
+    fn run(&mut self, plan: &Plan, ev: &Event<'_, '_>, candidates: &[u32]) {
+        for &ri in candidates {
+            let r = &plan.rules[ri as usize];
+            if !eval_cond(&r.det.condition, &r.det, ev) {
+                continue;
+            }
+            self.hits[ri as usize] += 1;
+            let (t, account, region) = meta(ev);
+            if r.rule.generate {
+                let (kind, id) = resource_ref(&r.rule.finding.resources, ev, account);
+                let key = KeyRef {
+                    finding_type: &r.rule.finding.finding_type,
+                    account,
+                    region,
+                    kind,
+                    id: &id,
+                };
+                match self.findings.get_mut(&key) {
+                    Some(a) => {
+                        a.rule = a.rule.min(ri);
+                        a.add(t, || sample(ev));
+                    }
+                    None => {
+                        self.findings
+                            .insert(key.to_key(), Agg::one(ri, t, sample(ev)));
+                    }
+                }
+            }
+            for &(ci, pos) in &r.feeds {
+                self.feed(plan, ci, pos, ev, t, account, region);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn feed(
+        &mut self,
+        plan: &Plan,
+        ci: u32,
+        pos: u32,
+        ev: &Event<'_, '_>,
+        t: i64,
+        account: &str,
+        region: &str,
+    ) {
+        let c = &plan.correlations[ci as usize];
+        let group: Vec<String> = c
+            .corr
+            .group_by
+            .iter()
+            .map(|f| ev.text(f).unwrap_or_default())
+            .collect();
+        let width = (c.corr.timespan_ms / SUB_BUCKETS).max(1000);
+        let b = t.div_euclid(width);
+        let nrules = c.corr.rules.len();
+        let field_val = c.corr.field.as_ref().and_then(|f| ev.text(f));
+        let res = resource(&c.rule.finding.resources, ev, account);
+        let smp = sample(ev);
+        let bucket = self.corr[ci as usize]
+            .entry(group)
+            .or_default()
+            .entry(b)
+            .or_default();
+        bucket.count += 1;
+        if bucket.rule_first.len() < nrules {
+            bucket.rule_first.resize(nrules, None);
+            bucket.rule_last.resize(nrules, None);
+        }
+        let p = pos as usize;
+        bucket.rule_first[p] = Some(bucket.rule_first[p].map_or(t, |x| x.min(t)));
+        bucket.rule_last[p] = Some(bucket.rule_last[p].map_or(t, |x| x.max(t)));
+        if let Some(v) = field_val {
+            if c.corr.kind == CorrelationKind::ValueSum {
+                bucket.sum += v.trim().parse::<f64>().unwrap_or(0.0);
+            } else if bucket.distinct.len() < MAX_DISTINCT {
+                bucket.distinct.insert(v);
+            } else if !bucket.distinct.contains(&v) {
+                bucket.saturated = true;
+            }
+        }
+        let head = (t, account.to_owned(), region.to_owned(), res, smp);
+        if bucket.head.as_ref().is_none_or(|h| head < *h) {
+            bucket.head = Some(head);
+        }
+        bucket.last = bucket.last.max(t);
+    }
+}
+
 fn window_matches(c: &crate::plan::CorrelationRule, w: &Bucket) -> bool {
     let n = c.corr.rules.len();
     let seen = w.rule_first.iter().filter(|x| x.is_some()).count();
@@ -455,42 +506,48 @@ fn window_matches(c: &crate::plan::CorrelationRule, w: &Bucket) -> bool {
 impl RecordSink for Detector {
     fn cloudtrail(&mut self, r: &CloudTrailRecord<'_>) {
         if self.trusted(r.source_ip_addr()) {
-            self.suppressed += 1;
+            self.st.suppressed += 1;
             return;
         }
-        let plan = Arc::clone(&self.plan);
+        let plan = &*self.plan;
         let ev = Event::CloudTrail(r);
         if !plan.ct_by_name.is_empty() {
             let name = &r.event_name;
-            let found = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-                plan.ct_by_name.get(name.to_ascii_lowercase().as_str())
+            let mut buf = [0u8; 128];
+            let found = if name.len() <= buf.len() && name.is_ascii() {
+                let out = &mut buf[..name.len()];
+                out.copy_from_slice(name.as_bytes());
+                out.make_ascii_lowercase();
+                std::str::from_utf8(out)
+                    .ok()
+                    .and_then(|n| plan.ct_by_name.get(n))
             } else {
-                plan.ct_by_name.get(name.as_ref())
+                plan.ct_by_name.get(name.to_lowercase().as_str())
             };
             if let Some(c) = found {
-                self.run(&ev, c);
+                self.st.run(plan, &ev, c);
             }
         }
         if !plan.ct_always.is_empty() {
-            self.run(&ev, &plan.ct_always);
+            self.st.run(plan, &ev, &plan.ct_always);
         }
     }
 
     fn flow(&mut self, r: &FlowRecord<'_>) {
         if self.trusted(r.srcaddr) || self.trusted(r.dstaddr) {
-            self.suppressed += 1;
+            self.st.suppressed += 1;
             return;
         }
-        let plan = Arc::clone(&self.plan);
+        let plan = &*self.plan;
         if !plan.flow.is_empty() {
-            self.run(&Event::Flow(r), &plan.flow);
+            self.st.run(plan, &Event::Flow(r), &plan.flow);
         }
     }
 
     fn dns(&mut self, r: &DnsRecord<'_>) {
-        let plan = Arc::clone(&self.plan);
+        let plan = &*self.plan;
         if !plan.dns.is_empty() {
-            self.run(&Event::Dns(r), &plan.dns);
+            self.st.run(plan, &Event::Dns(r), &plan.dns);
         }
     }
 }

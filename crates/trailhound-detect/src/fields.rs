@@ -96,11 +96,11 @@ impl<'a> Event<'_, 'a> {
                     Some(None) => {}
                     None => {
                         let segs: SmallVec<[&str; 6]> = field.split('.').collect();
-                        if let Some((head, rest)) = segs.split_first()
-                            && let Some(v) = r.members.get(head)
-                        {
-                            json_values(v, rest, out);
-                        }
+                        let Some((head, rest)) = segs.split_first() else {
+                            return;
+                        };
+                        let Some(v) = r.members.get(head) else { return };
+                        json_values(v, rest, out);
                     }
                 }
             }

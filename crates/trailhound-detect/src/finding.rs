@@ -5,7 +5,9 @@
 //! maxima, and the `MAX_SAMPLES` smallest samples), so the findings of a scan do not depend on the
 //! thread count or the order objects were read.
 
-use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use hashbrown::{Equivalent, HashMap};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -25,7 +27,7 @@ pub struct Resource {
 }
 
 /// The aggregation key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {
     /// Finding type.
     pub finding_type: String,
@@ -35,6 +37,69 @@ pub struct Key {
     pub region: String,
     /// Resource.
     pub resource: Resource,
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        KeyRef {
+            finding_type: &self.finding_type,
+            account: &self.account,
+            region: &self.region,
+            kind: &self.resource.kind,
+            id: &self.resource.id,
+        }
+        .hash(h);
+    }
+}
+
+/// A borrowed [`Key`], for looking up without allocating on the hot path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRef<'a> {
+    /// Finding type.
+    pub finding_type: &'a str,
+    /// Account.
+    pub account: &'a str,
+    /// Region.
+    pub region: &'a str,
+    /// Resource type.
+    pub kind: &'a str,
+    /// Resource id.
+    pub id: &'a str,
+}
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.finding_type.hash(h);
+        self.account.hash(h);
+        self.region.hash(h);
+        self.kind.hash(h);
+        self.id.hash(h);
+    }
+}
+
+impl Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, k: &Key) -> bool {
+        self.finding_type == k.finding_type
+            && self.account == k.account
+            && self.region == k.region
+            && self.kind == k.resource.kind
+            && self.id == k.resource.id
+    }
+}
+
+impl KeyRef<'_> {
+    /// The owned key.
+    pub fn to_key(&self) -> Key {
+        Key {
+            finding_type: self.finding_type.to_owned(),
+            account: self.account.to_owned(),
+            region: self.region.to_owned(),
+            resource: Resource {
+                kind: self.kind.to_owned(),
+                id: self.id.to_owned(),
+            },
+        }
+    }
 }
 
 /// A partial aggregate.

@@ -1,8 +1,9 @@
 //! The compiled plan: which rules a record of each kind can meet, with CloudTrail rules indexed by
 //! `eventName` so a record is tested only against rules that could match it.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
+
+use hashbrown::HashMap;
 
 use trailhound_model::LogKind;
 use trailhound_rules::detection::{Detection, fields, required_values};

@@ -89,17 +89,19 @@ where
         threads: opts.threads,
         message: e.to_string(),
     })?;
+    // Each worker folds a run of objects into one sink (so per-object state is not rebuilt and
+    // re-merged for every object); runs are merged in input order.
     let (sink, summary) = pool.install(|| {
         objects
             .par_iter()
-            .with_max_len(1)
-            .map(|o| {
-                let mut sink = make();
-                let mut summary = ScanSummary::default();
-                process(o, opts, &mut sink, &mut summary, &make, &merge);
-                progress(o.size);
-                (sink, summary)
-            })
+            .fold(
+                || (make(), ScanSummary::default()),
+                |(mut sink, mut summary), o| {
+                    process(o, opts, &mut sink, &mut summary, &make, &merge);
+                    progress(o.size);
+                    (sink, summary)
+                },
+            )
             .reduce(
                 || (make(), ScanSummary::default()),
                 |(a, mut sa), (b, sb)| {

@@ -6,8 +6,8 @@
 //! OR-ed substrings, one `RegexSet` for the rest. Numbers, CIDRs, domains (`|domain`, name and all
 //! its subdomains), `null`, `exists` and `fieldref` have their own matchers.
 
+use hashbrown::HashSet;
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::net::IpAddr;
 
 use aho_corasick::AhoCorasick;
@@ -349,6 +349,30 @@ impl StrSet {
         Ok(s)
     }
 
+    /// Calls `f` with `v` case-folded (unless cased), without allocating for ASCII values up to
+    /// 256 bytes (the hot path: API names, sources, agents).
+    fn with_folded<R>(&self, v: &str, f: impl FnOnce(&str) -> R) -> R {
+        if self.cased {
+            return f(v);
+        }
+        if v.is_ascii() {
+            if !v.bytes().any(|b| b.is_ascii_uppercase()) {
+                return f(v);
+            }
+            if v.len() <= 256 {
+                let mut buf = [0u8; 256];
+                let out = &mut buf[..v.len()];
+                out.copy_from_slice(v.as_bytes());
+                out.make_ascii_lowercase();
+                // ASCII in, ASCII out: always valid UTF-8.
+                return f(std::str::from_utf8(out).unwrap_or(v));
+            }
+        } else if !v.chars().any(char::is_uppercase) {
+            return f(v);
+        }
+        f(&v.to_lowercase())
+    }
+
     fn fold<'v>(&self, v: &'v str) -> Cow<'v, str> {
         if self.cased || !v.chars().any(char::is_uppercase) {
             Cow::Borrowed(v)
@@ -364,18 +388,13 @@ impl StrSet {
         {
             return true;
         }
-        let f = self.fold(v);
-        if self.eq.contains(f.as_ref()) {
-            return true;
-        }
-        if let Some((ac, _)) = &self.contains
-            && ac.is_match(f.as_ref())
-        {
-            return true;
-        }
-        self.others.iter().any(|p| match p {
-            StrPat::Regex(r) => r.is_match(v),
-            p => p.matches(&f),
+        self.with_folded(v, |f| {
+            self.eq.contains(f)
+                || self.contains.as_ref().is_some_and(|(ac, _)| ac.is_match(f))
+                || self.others.iter().any(|p| match p {
+                    StrPat::Regex(r) => r.is_match(v),
+                    p => p.matches(f),
+                })
         })
     }
 
