@@ -146,14 +146,25 @@ impl Agg {
         self.count += 1;
         self.first = self.first.min(t);
         self.last = self.last.max(t);
+        // Keep the MAX_SAMPLES smallest (time, sample) pairs: the same rule as `merge`, so the
+        // kept samples never depend on the order events arrive in.
         let full = self.samples.len() >= MAX_SAMPLES;
-        if !full || self.samples.last().is_some_and(|(lt, _)| t < *lt) {
-            let s = sample();
-            if !self.samples.iter().any(|(st, ss)| *st == t && *ss == s) {
-                self.samples.push((t, s));
-                self.samples.sort();
-                self.samples.truncate(MAX_SAMPLES);
-            }
+        if full && self.samples.last().is_some_and(|(lt, _)| t > *lt) {
+            return;
+        }
+        let s = sample();
+        if full
+            && self
+                .samples
+                .last()
+                .is_some_and(|(lt, ls)| (t, s.as_str()) >= (*lt, ls.as_str()))
+        {
+            return;
+        }
+        if !self.samples.iter().any(|(st, ss)| *st == t && *ss == s) {
+            self.samples.push((t, s));
+            self.samples.sort();
+            self.samples.truncate(MAX_SAMPLES);
         }
     }
 }
@@ -235,4 +246,37 @@ pub fn finding_id(k: &Key) -> String {
 /// Formats a time for findings.
 pub fn ts(t: i64) -> String {
     format_millis(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_do_not_depend_on_arrival_order() {
+        let events: Vec<(i64, String)> = (0..12).map(|i| (i % 3, format!("e{}", 11 - i))).collect();
+        let build = |order: &[usize]| {
+            let (t0, s0) = &events[order[0]];
+            let mut a = Agg::one(0, *t0, s0.clone());
+            for &i in &order[1..] {
+                a.add(events[i].0, || events[i].1.clone());
+            }
+            a.samples
+        };
+        let forward: Vec<usize> = (0..12).collect();
+        let backward: Vec<usize> = (0..12).rev().collect();
+        assert_eq!(build(&forward), build(&backward));
+        // And the same as merging two halves.
+        let mut a = Agg::one(0, events[0].0, events[0].1.clone());
+        for (t, s) in &events[1..6] {
+            a.add(*t, || s.clone());
+        }
+        let mut b = Agg::one(0, events[6].0, events[6].1.clone());
+        for (t, s) in &events[7..] {
+            b.add(*t, || s.clone());
+        }
+        a.merge(b);
+        assert_eq!(a.samples, build(&forward));
+        assert_eq!(a.count, 12);
+    }
 }
