@@ -205,6 +205,23 @@ fn expand(values: Vec<String>, lists: &Lists, line: usize) -> Result<Vec<String>
     Ok(out)
 }
 
+/// Drops a leading and a trailing unescaped `.*` from a pattern used for an unanchored match:
+/// they cannot change whether it matches, and without them the regex engine can search for the
+/// pattern's literals first.
+fn trim_dot_star(v: &str) -> String {
+    let mut s = v;
+    if let Some(rest) = s.strip_prefix(".*") {
+        s = rest;
+    }
+    if let Some(rest) = s.strip_suffix(".*") {
+        let escaped = rest.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1;
+        if !escaped {
+            s = rest;
+        }
+    }
+    s.to_owned()
+}
+
 /// Compiles one item.
 pub fn compile_item(
     doc: &Doc,
@@ -305,6 +322,7 @@ pub fn compile_item(
         }
         let mut pats = Vec::new();
         for v in &values {
+            let v = &trim_dot_star(v);
             let src = if flags.is_empty() {
                 v.clone()
             } else {
@@ -564,6 +582,10 @@ mod tests {
         assert!(hit(&item("f|re: '^a.+z$'"), "abcz"));
         assert!(!hit(&item("f|re: '^A'"), "abc"));
         assert!(hit(&item("f|re|i: '^A'"), "abc"));
+        assert!(hit(&item("f|re: '.*:assumed-role/.*'"), "arn:aws:sts::1:assumed-role/x"));
+        assert!(!hit(&item("f|re: '.*:assumed-role/.*'"), "arn:aws:iam::1:role/x"));
+        assert_eq!(trim_dot_star(".*a\\.*"), "a\\.*");
+        assert_eq!(trim_dot_star(".*ab.*"), "ab");
         assert!(hit(&item("f|contains|all: [a, b]"), "xbxa"));
         assert!(!hit(&item("f|contains|all: [a, b]"), "xxa"));
         assert!(hit(&item("f|cidr: 10.0.0.0/8"), "10.2.3.4"));
