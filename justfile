@@ -6,7 +6,7 @@ scan:
 
 # The whole test suite (the README's second command; what CI runs after fmt and clippy).
 test:
-    cargo test --workspace --locked
+    .ci/test
 
 # Everything CI runs.
 ci:

@@ -552,6 +552,28 @@ impl RecordSink for Detector {
     }
 }
 
+/// The detection rules (indices into [`Plan::rules`]) whose condition holds for a CloudTrail
+/// record, ignoring trusted lists and aggregation: what a differential test against another Sigma
+/// implementation compares.
+pub fn matching_rules(plan: &Plan, r: &CloudTrailRecord<'_>) -> Vec<u32> {
+    let ev = Event::CloudTrail(r);
+    let mut out: Vec<u32> = plan
+        .ct_by_name
+        .get(r.event_name.to_lowercase().as_str())
+        .into_iter()
+        .flatten()
+        .chain(plan.ct_always.iter())
+        .copied()
+        .filter(|&i| {
+            let d = &plan.rules[i as usize].det;
+            eval_cond(&d.condition, d, &ev)
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// True when a record of `kind` could meet any rule (parse-only scans skip the engine).
 pub fn has_rules(plan: &Plan, kind: LogKind) -> bool {
     match kind {

@@ -582,8 +582,14 @@ mod tests {
         assert!(hit(&item("f|re: '^a.+z$'"), "abcz"));
         assert!(!hit(&item("f|re: '^A'"), "abc"));
         assert!(hit(&item("f|re|i: '^A'"), "abc"));
-        assert!(hit(&item("f|re: '.*:assumed-role/.*'"), "arn:aws:sts::1:assumed-role/x"));
-        assert!(!hit(&item("f|re: '.*:assumed-role/.*'"), "arn:aws:iam::1:role/x"));
+        assert!(hit(
+            &item("f|re: '.*:assumed-role/.*'"),
+            "arn:aws:sts::1:assumed-role/x"
+        ));
+        assert!(!hit(
+            &item("f|re: '.*:assumed-role/.*'"),
+            "arn:aws:iam::1:role/x"
+        ));
         assert_eq!(trim_dot_star(".*a\\.*"), "a\\.*");
         assert_eq!(trim_dot_star(".*ab.*"), "ab");
         assert!(hit(&item("f|contains|all: [a, b]"), "xbxa"));
