@@ -72,6 +72,40 @@ for c in "${CORPUS_LIST[@]}"; do
   done
 done
 
+# Detection cost on the CloudTrail corpus: parse-only vs one rule vs the bundled pack vs 1,000
+# synthetic rules (benches/gen_rules.py), alternating, same runs count.
+RULES1000="$CORPORA/rules-1000"
+[ -d "$RULES1000" ] || python3 benches/gen_rules.py "$RULES1000" 1000
+ONE_RULE=$(mktemp -d)
+cp rules/cloudtrail/stealth/th-ct-0001_cloudtrail_logging_disabled.yml "$ONE_RULE/"
+DET=$(mktemp)
+CT="$CORPORA/cloudtrail-1g"
+CTBYTES=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['report']['bytes_uncompressed'])" "$CT/manifest.json")
+for i in $(seq "$RUNS"); do
+  echo "parse-only $CTBYTES $(measure "$BIN" scan "$CT" --threads "$THREADS" --no-default-rules -q -o /dev/null)" >> "$DET"
+  echo "one-rule $CTBYTES $(measure "$BIN" scan "$CT" --threads "$THREADS" --no-default-rules --rules "$ONE_RULE" -q -o /dev/null)" >> "$DET"
+  echo "bundled-pack $CTBYTES $(measure "$BIN" scan "$CT" --threads "$THREADS" -q -o /dev/null)" >> "$DET"
+  echo "1000-synthetic $CTBYTES $(measure "$BIN" scan "$CT" --threads "$THREADS" --no-default-rules --rules "$RULES1000" -q -o /dev/null)" >> "$DET"
+done
+rm -rf "$ONE_RULE"
+
+python3 - "$DET" <<'PY'
+import sys, statistics, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    name, b, secs, kib = line.split()
+    rows[name].append((float(secs), int(kib), int(b)))
+base = statistics.median(x[0] for x in rows["parse-only"])
+one = statistics.median(x[0] for x in rows["one-rule"])
+print()
+print(f"{'cloudtrail-1g rules':<20} {'MB/s':>8} {'peak RSS':>10} {'vs parse-only':>14} {'vs one rule':>12}")
+for name in ["parse-only", "one-rule", "bundled-pack", "1000-synthetic"]:
+    v = rows[name]
+    secs = statistics.median(x[0] for x in v)
+    print(f"{name:<20} {v[0][2]/1e6/secs:8.0f} {max(x[1] for x in v)/1024:8.1f} MiB {base/secs:13.2f}x {one/secs:11.2f}x")
+PY
+rm -f "$DET"
+
 python3 - "$RESULTS" "$THREADS" <<'PY'
 import sys, statistics, collections, platform, os
 rows = collections.defaultdict(list)

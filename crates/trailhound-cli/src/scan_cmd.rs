@@ -198,6 +198,9 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
     }
     let mut summary = found.summary;
     summary.merge(scanned);
+    let (groups, buckets) = detector.correlation_state();
+    summary.correlation_groups = groups;
+    summary.correlation_buckets = buckets;
     let findings = detector.finish();
     summary.findings = findings.len() as u64;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();

@@ -18,7 +18,7 @@ use trailhound_rules::severity_label;
 use crate::fields::{Event, Vals};
 use crate::finding::KeyRef;
 use crate::finding::{Agg, Finding, Key, Resource, finding_id, merge_maps, ts};
-use crate::plan::Plan;
+use crate::plan::{Plan, Refs};
 
 /// Distinct values kept per correlation bucket before the count saturates.
 pub const MAX_DISTINCT: usize = 4096;
@@ -93,24 +93,27 @@ struct State {
     hits: Vec<u64>,
 }
 
-fn eval_cond(c: &Cond, det: &Detection, ev: &Event<'_, '_>) -> bool {
+fn eval_cond(c: &Cond, det: &Detection, refs: &Refs, ev: &Event<'_, '_>) -> bool {
     match c {
         Cond::Sel(i) => det.selections.get(*i).is_some_and(|s| {
-            s.groups.iter().any(|g| {
-                g.iter().all(|item| {
+            s.groups.iter().enumerate().any(|(gi, g)| {
+                g.iter().enumerate().all(|(ii, item)| {
                     let mut vals = Vals::new();
-                    match &item.field {
-                        Some(f) => ev.values(f, &mut vals),
-                        None => ev.keyword_texts(&mut vals),
+                    match refs.get(*i).and_then(|r| r.get(gi)).and_then(|r| r.get(ii)) {
+                        Some(fr) => ev.values_ref(fr, &mut vals),
+                        None => match &item.field {
+                            Some(f) => ev.values(f, &mut vals),
+                            None => ev.keyword_texts(&mut vals),
+                        },
                     }
                     item.test
                         .eval(&vals, &mut |other| ev.text(other).into_iter().collect())
                 })
             })
         }),
-        Cond::And(v) => v.iter().all(|c| eval_cond(c, det, ev)),
-        Cond::Or(v) => v.iter().any(|c| eval_cond(c, det, ev)),
-        Cond::Not(c) => !eval_cond(c, det, ev),
+        Cond::And(v) => v.iter().all(|c| eval_cond(c, det, refs, ev)),
+        Cond::Or(v) => v.iter().any(|c| eval_cond(c, det, refs, ev)),
+        Cond::Not(c) => !eval_cond(c, det, refs, ev),
     }
 }
 
@@ -230,6 +233,19 @@ impl Detector {
     /// The plan.
     pub fn plan(&self) -> &Arc<Plan> {
         &self.plan
+    }
+
+    /// Size of the correlation state: (groups, time buckets).
+    pub fn correlation_state(&self) -> (u64, u64) {
+        let groups = self.st.corr.iter().map(|g| g.len() as u64).sum();
+        let buckets = self
+            .st
+            .corr
+            .iter()
+            .flat_map(|g| g.values())
+            .map(|b| b.len() as u64)
+            .sum();
+        (groups, buckets)
     }
 
     /// Records skipped because they came from a trusted address.
@@ -382,7 +398,7 @@ impl State {
     fn run(&mut self, plan: &Plan, ev: &Event<'_, '_>, candidates: &[u32]) {
         for &ri in candidates {
             let r = &plan.rules[ri as usize];
-            if !eval_cond(&r.det.condition, &r.det, ev) {
+            if !eval_cond(&r.det.condition, &r.det, &r.refs, ev) {
                 continue;
             }
             self.hits[ri as usize] += 1;
@@ -565,8 +581,8 @@ pub fn matching_rules(plan: &Plan, r: &CloudTrailRecord<'_>) -> Vec<u32> {
         .chain(plan.ct_always.iter())
         .copied()
         .filter(|&i| {
-            let d = &plan.rules[i as usize].det;
-            eval_cond(&d.condition, d, &ev)
+            let r = &plan.rules[i as usize];
+            eval_cond(&r.det.condition, &r.det, &r.refs, &ev)
         })
         .collect();
     out.sort_unstable();

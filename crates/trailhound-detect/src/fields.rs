@@ -15,6 +15,96 @@ use trailhound_rules::matcher::Val;
 /// Values found at a field (usually zero or one).
 pub type Vals<'a> = SmallVec<[Val<'a>; 2]>;
 
+/// A field name resolved once, when the plan is built, for the log kind of its rule: the hot path
+/// then dispatches on an enum instead of comparing field names per record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldRef {
+    /// A keyword search (no field).
+    Keywords,
+    /// A core field the model has already parsed.
+    Typed(Typed),
+    /// Any other JSON field: its path, split.
+    Path(Vec<String>),
+    /// A flow field this build knows (and whether it is numeric).
+    Flow(FlowField, bool),
+    /// A flow field by header name (newer formats).
+    FlowName(String),
+}
+
+/// Core fields served from typed values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Typed {
+    EventName,
+    EventSource,
+    AwsRegion,
+    SourceIp,
+    UserAgent,
+    ErrorCode,
+    EventId,
+    EventType,
+    IdentityType,
+    IdentityArn,
+    AccessKey,
+    QueryName,
+    QueryType,
+    Rcode,
+    Instance,
+}
+
+impl FieldRef {
+    /// Resolves a rule's field name for a log kind.
+    pub fn resolve(kind: trailhound_model::LogKind, field: Option<&str>) -> FieldRef {
+        use trailhound_model::LogKind;
+        let Some(field) = field else {
+            return FieldRef::Keywords;
+        };
+        let typed = match (kind, field) {
+            (LogKind::CloudTrail, "eventName") => Some(Typed::EventName),
+            (LogKind::CloudTrail, "eventSource") => Some(Typed::EventSource),
+            (LogKind::CloudTrail, "awsRegion") => Some(Typed::AwsRegion),
+            (LogKind::CloudTrail, "sourceIPAddress") => Some(Typed::SourceIp),
+            (LogKind::CloudTrail, "userAgent") => Some(Typed::UserAgent),
+            (LogKind::CloudTrail, "errorCode") => Some(Typed::ErrorCode),
+            (LogKind::CloudTrail, "eventID") => Some(Typed::EventId),
+            (LogKind::CloudTrail, "eventType") => Some(Typed::EventType),
+            (LogKind::CloudTrail, "userIdentity.type") => Some(Typed::IdentityType),
+            (LogKind::CloudTrail, "userIdentity.arn") => Some(Typed::IdentityArn),
+            (LogKind::CloudTrail, "userIdentity.accessKeyId") => Some(Typed::AccessKey),
+            (LogKind::Dns, "query_name") => Some(Typed::QueryName),
+            (LogKind::Dns, "query_type") => Some(Typed::QueryType),
+            (LogKind::Dns, "rcode") => Some(Typed::Rcode),
+            (LogKind::Dns, "srcids.instance") => Some(Typed::Instance),
+            _ => None,
+        };
+        if let Some(t) = typed {
+            return FieldRef::Typed(t);
+        }
+        if kind == LogKind::VpcFlow {
+            return match FlowField::from_name(field) {
+                Some(f) => FieldRef::Flow(
+                    f,
+                    matches!(
+                        f,
+                        FlowField::Srcport
+                            | FlowField::Dstport
+                            | FlowField::Protocol
+                            | FlowField::Packets
+                            | FlowField::Bytes
+                            | FlowField::Start
+                            | FlowField::End
+                            | FlowField::TcpFlags
+                            | FlowField::Version
+                            | FlowField::TrafficPath
+                    ),
+                ),
+                None => FieldRef::FlowName(field.to_owned()),
+            };
+        }
+        FieldRef::Path(field.split('.').map(str::to_owned).collect())
+    }
+}
+
 /// A record of any kind, as rules see it.
 pub enum Event<'r, 'a> {
     /// CloudTrail.
@@ -156,6 +246,63 @@ impl<'a> Event<'_, 'a> {
                     }
                 }
             },
+        }
+    }
+
+    /// Every value at a resolved field.
+    pub fn values_ref(&self, f: &FieldRef, out: &mut Vals<'a>) {
+        match (self, f) {
+            (_, FieldRef::Keywords) => self.keyword_texts(out),
+            (Event::CloudTrail(r), FieldRef::Typed(t)) => {
+                let v = match t {
+                    Typed::EventName => Some(Val::Str(r.event_name.clone())),
+                    Typed::EventSource => s(&r.event_source),
+                    Typed::AwsRegion => s(&r.aws_region),
+                    Typed::SourceIp => s(&r.source_ip),
+                    Typed::UserAgent => s(&r.user_agent),
+                    Typed::ErrorCode => s(&r.error_code),
+                    Typed::EventId => s(&r.event_id),
+                    Typed::EventType => s(&r.event_type),
+                    Typed::IdentityType => s(&r.identity.kind),
+                    Typed::IdentityArn => s(&r.identity.arn),
+                    Typed::AccessKey => s(&r.identity.access_key_id),
+                    _ => None,
+                };
+                out.extend(v);
+            }
+            (Event::CloudTrail(r), FieldRef::Path(segs)) => {
+                if let Some((head, rest)) = segs.split_first()
+                    && let Some(v) = r.members.get(head)
+                {
+                    let rest: SmallVec<[&str; 6]> = rest.iter().map(String::as_str).collect();
+                    json_values(v, &rest, out);
+                }
+            }
+            (Event::Flow(r), FieldRef::Flow(field, numeric)) => {
+                if let Some(t) = r.raw(*field) {
+                    out.push(if *numeric {
+                        Val::Num(Cow::Borrowed(t))
+                    } else {
+                        Val::Str(Cow::Borrowed(t))
+                    });
+                }
+            }
+            (Event::Flow(r), FieldRef::FlowName(name)) => {
+                if let Some(t) = r.get(name) {
+                    out.push(Val::Str(Cow::Borrowed(t)));
+                }
+            }
+            (Event::Dns(_), FieldRef::Typed(t)) => {
+                let name = match t {
+                    Typed::QueryName => "query_name",
+                    Typed::QueryType => "query_type",
+                    Typed::Rcode => "rcode",
+                    _ => "srcids.instance",
+                };
+                self.values(name, out);
+            }
+            (Event::Dns(_), FieldRef::Path(segs)) => self.values(&segs.join("."), out),
+            _ => {}
         }
     }
 

@@ -6,10 +6,15 @@ use std::fmt::Write as _;
 use hashbrown::HashMap;
 
 use trailhound_model::LogKind;
+
+use crate::fields::FieldRef;
 use trailhound_rules::detection::{Detection, fields, required_values};
 use trailhound_rules::matcher::{Net, NetSet};
 use trailhound_rules::rule::Correlation;
 use trailhound_rules::{Body, Rule, RuleSet};
+
+/// Resolved fields, parallel to a detection's selections → groups → items.
+pub type Refs = Vec<Vec<Vec<FieldRef>>>;
 
 /// A detection rule ready to run.
 #[derive(Debug, Clone)]
@@ -18,6 +23,8 @@ pub struct DetectionRule {
     pub rule: Rule,
     /// Its detection.
     pub det: Detection,
+    /// Its fields, resolved for its log kind.
+    pub refs: Refs,
     /// Correlations fed by it (indices into [`Plan::correlations`]), with this rule's position in
     /// each correlation's rule list.
     pub feeds: Vec<(u32, u32)>,
@@ -72,9 +79,36 @@ impl Plan {
                     LogKind::VpcFlow => p.flow.push(i),
                     LogKind::Dns => p.dns.push(i),
                 }
+                let mut det = d.clone();
+                if r.kind == LogKind::CloudTrail {
+                    // The index already checked the API name, and nearly every rule pins the
+                    // service: test the narrowing items first so that most records fail fast.
+                    for sel in &mut det.selections {
+                        for g in &mut sel.groups {
+                            g.sort_by_key(|item| {
+                                matches!(item.field.as_deref(), Some("eventName" | "eventSource"))
+                            });
+                        }
+                    }
+                }
+                let refs = det
+                    .selections
+                    .iter()
+                    .map(|s| {
+                        s.groups
+                            .iter()
+                            .map(|g| {
+                                g.iter()
+                                    .map(|it| FieldRef::resolve(r.kind, it.field.as_deref()))
+                                    .collect()
+                            })
+                            .collect()
+                    })
+                    .collect();
                 p.rules.push(DetectionRule {
                     rule: r.clone(),
-                    det: d.clone(),
+                    det,
+                    refs,
                     feeds: Vec::new(),
                 });
             }

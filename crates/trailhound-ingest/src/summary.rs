@@ -80,6 +80,10 @@ pub struct ScanSummary {
     pub totals: Counters,
     /// Findings produced (filled in by the detection stage).
     pub findings: u64,
+    /// Correlation groups held at the end of the scan (filled in by the detection stage).
+    pub correlation_groups: u64,
+    /// Correlation time buckets held at the end of the scan: the correlation state's size.
+    pub correlation_buckets: u64,
     /// Wall-clock seconds (filled in by the caller).
     pub elapsed_seconds: f64,
     /// The same counters per log kind: `cloudtrail`, `vpcflow`, `dns`.
@@ -173,6 +177,8 @@ impl ScanSummary {
             self.push_error(e);
         }
         self.findings += other.findings;
+        self.correlation_groups += other.correlation_groups;
+        self.correlation_buckets += other.correlation_buckets;
     }
 
     /// True when any object failed or any record was rejected: the run's exit code is 2.

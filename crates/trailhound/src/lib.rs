@@ -92,6 +92,9 @@ pub fn detect_paths(
         Detector::merge,
         progress,
     )?;
+    let (groups, buckets) = det.correlation_state();
+    summary.correlation_groups = groups;
+    summary.correlation_buckets = buckets;
     let findings = det.finish();
     summary.findings = findings.len() as u64;
     Ok((findings, summary))
