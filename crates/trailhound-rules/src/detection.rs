@@ -296,13 +296,18 @@ pub fn compile_item(
     } else if has("cidr") {
         let mut nets = Vec::new();
         for v in &values {
-            nets.push(Net::parse(v).ok_or_else(|| {
-                Problem::new(
-                    line,
-                    Code::BadCidr,
-                    format!("`{v}` is not a CIDR or address"),
-                )
-            })?);
+            match Net::parse(v) {
+                Some(n) => nets.push(n),
+                // A list may mix addresses and domains: only the addresses apply here.
+                None if has("expand") => {}
+                None => {
+                    return Err(Problem::new(
+                        line,
+                        Code::BadCidr,
+                        format!("`{v}` is not a CIDR or address"),
+                    ));
+                }
+            }
         }
         Test::Cidr(NetSet::new(&nets))
     } else if has("domain") {
@@ -419,7 +424,15 @@ pub fn compile(
                 name: name.to_owned(),
                 groups,
             }),
-            Err(p) => problems.push(p),
+            Err(p) => {
+                problems.push(p);
+                // Keep the name so the condition is still checked without a second, misleading
+                // "unknown selection" error.
+                selections.push(Selection {
+                    name: name.to_owned(),
+                    groups: Vec::new(),
+                });
+            }
         }
     }
     let names: Vec<String> = selections.iter().map(|s| s.name.clone()).collect();
