@@ -60,3 +60,17 @@ write("dns-tunnel-services.txt",
       ["DNS-tunnelling services.",
        "Source: stamparm/maltrail@8adace1 trails/static/suspicious/dns_tunneling_service.txt, MIT (LICENSE.maltrail)."],
       lines("maltrail/dns_tunneling_service.txt"))
+
+import json
+ranges = json.load(open(os.path.join(SRC, "aws-ip-ranges", "ip-ranges.json")))
+write("aws-ip-ranges.txt",
+      [f"AWS's published IP ranges (ip-ranges.json, createDate {ranges.get('createDate')}), IPv4 and IPv6.",
+       "Source: seligman/aws-ip-ranges@8468811 (AWS-published data). Used to tell AWS addresses from others."],
+      sorted({p["ip_prefix"] for p in ranges["prefixes"]}) + sorted({p["ipv6_prefix"] for p in ranges.get("ipv6_prefixes", [])}))
+write("public-dns-resolvers.txt",
+      ["Well-known public DNS resolvers (DNS, DNS-over-HTTPS and DNS-over-TLS endpoints): Cloudflare,",
+       "Google, Quad9, OpenDNS, AdGuard, CleanBrowsing, NextDNS. Published by their operators."],
+      ["1.1.1.1", "1.0.0.1", "2606:4700:4700::1111", "2606:4700:4700::1001", "8.8.8.8", "8.8.4.4",
+       "2001:4860:4860::8888", "2001:4860:4860::8844", "9.9.9.9", "149.112.112.112", "2620:fe::fe",
+       "208.67.222.222", "208.67.220.220", "94.140.14.14", "94.140.15.15", "185.228.168.9",
+       "185.228.169.9", "45.90.28.0", "45.90.30.0"])

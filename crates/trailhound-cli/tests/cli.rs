@@ -270,7 +270,11 @@ fn fail_on_sets_exit_code_one() {
 fn threat_list_and_trusted_ips() {
     let dir = tempfile::tempdir().unwrap();
     let threat = dir.path().join("threat.txt");
-    std::fs::write(&threat, "# mine\nexample.com\n198.51.100.77\n").unwrap();
+    std::fs::write(
+        &threat,
+        "# mine\nexample.com\n198.51.100.77\n203.0.113.10\n",
+    )
+    .unwrap();
     let trusted = dir.path().join("trusted.txt");
     std::fs::write(&trusted, "203.0.113.0/24\n").unwrap();
     let s3 = fixtures("s3");

@@ -5,29 +5,58 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use trailhound_rules::{load, Body, LoadOptions};
+use trailhound_rules::{Body, LoadOptions, load};
 
 fn render() -> String {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let catalog: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.join("../shared/reference/guardduty-findings.json")).unwrap()).unwrap();
-    let (set, diags) = load(&LoadOptions { bundled: true, ..LoadOptions::default() });
-    assert!(diags.iter().all(|d| d.level != trailhound_rules::Level::Error), "{diags:?}");
+    let catalog: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join("../shared/reference/guardduty-findings.json")).unwrap(),
+    )
+    .unwrap();
+    let (set, diags) = load(&LoadOptions {
+        bundled: true,
+        ..LoadOptions::default()
+    });
+    assert!(
+        diags
+            .iter()
+            .all(|d| d.level != trailhound_rules::Level::Error),
+        "{diags:?}"
+    );
     let mut by_type: BTreeMap<&str, Vec<&trailhound_rules::Rule>> = BTreeMap::new();
     for r in &set.rules {
         if r.generate || matches!(r.body, Body::Correlation(_)) {
-            by_type.entry(r.finding.finding_type.as_str()).or_default().push(r);
+            by_type
+                .entry(r.finding.finding_type.as_str())
+                .or_default()
+                .push(r);
         }
     }
     let entries = catalog.as_array().unwrap();
-    let covered = entries.iter().filter(|e| by_type.contains_key(e["finding_type"].as_str().unwrap())).count();
+    let covered = entries
+        .iter()
+        .filter(|e| by_type.contains_key(e["finding_type"].as_str().unwrap()))
+        .count();
     let mut o = String::new();
     let _ = writeln!(o, "# Findings\n");
-    let _ = writeln!(o, "Generated from `rules/` and `../shared/reference/guardduty-findings.json` by");
-    let _ = writeln!(o, "`crates/trailhound-rules/tests/catalog.rs` (`UPDATE_FINDINGS_DOC=1 cargo test -p trailhound-rules --test catalog`).\n");
-    let _ = writeln!(o, "GuardDuty catalog coverage: **{covered} of {}** finding types have a bundled rule with tests.\n", entries.len());
+    let _ = writeln!(
+        o,
+        "Generated from `rules/` and `../shared/reference/guardduty-findings.json` by"
+    );
+    let _ = writeln!(
+        o,
+        "`crates/trailhound-rules/tests/catalog.rs` (`UPDATE_FINDINGS_DOC=1 cargo test -p trailhound-rules --test catalog`).\n"
+    );
+    let _ = writeln!(
+        o,
+        "GuardDuty catalog coverage: **{covered} of {}** finding types have a bundled rule with tests.\n",
+        entries.len()
+    );
     let _ = writeln!(o, "## GuardDuty's foundational finding types\n");
-    let _ = writeln!(o, "| finding type | source | GuardDuty severity | trailhound rule | severity | tests (match / no match) |");
+    let _ = writeln!(
+        o,
+        "| finding type | source | GuardDuty severity | trailhound rule | severity | tests (match / no match) |"
+    );
     let _ = writeln!(o, "|---|---|---|---|---|---|");
     for e in entries {
         let t = e["finding_type"].as_str().unwrap();
@@ -40,7 +69,11 @@ fn render() -> String {
                         o,
                         "| `{t}` | {src} | {sev} | [{}]({}) | {:.1} {} | {} / {} |",
                         r.id,
-                        r.path.trim_start_matches("rules/").replace(' ', "%20").split('/').fold(String::from("../rules"), |a, p| a + "/" + p),
+                        r.path
+                            .trim_start_matches("rules/")
+                            .replace(' ', "%20")
+                            .split('/')
+                            .fold(String::from("../rules"), |a, p| a + "/" + p),
                         r.finding.severity,
                         trailhound_rules::severity_label(r.finding.severity),
                         r.tests.matching.len(),
@@ -53,16 +86,29 @@ fn render() -> String {
             }
         }
     }
-    let catalog_types: Vec<&str> = entries.iter().map(|e| e["finding_type"].as_str().unwrap()).collect();
+    let catalog_types: Vec<&str> = entries
+        .iter()
+        .map(|e| e["finding_type"].as_str().unwrap())
+        .collect();
     let _ = writeln!(o, "\n## Beyond GuardDuty's catalog\n");
-    let _ = writeln!(o, "| finding type | trailhound rule | severity | tests (match / no match) |");
+    let _ = writeln!(
+        o,
+        "| finding type | trailhound rule | severity | tests (match / no match) |"
+    );
     let _ = writeln!(o, "|---|---|---|---|");
     for (t, rules) in &by_type {
         if catalog_types.contains(t) {
             continue;
         }
         for r in rules {
-            let _ = writeln!(o, "| `{t}` | {} | {:.1} | {} / {} |", r.id, r.finding.severity, r.tests.matching.len(), r.tests.not_matching.len());
+            let _ = writeln!(
+                o,
+                "| `{t}` | {} | {:.1} | {} / {} |",
+                r.id,
+                r.finding.severity,
+                r.tests.matching.len(),
+                r.tests.not_matching.len()
+            );
         }
     }
     o
@@ -76,5 +122,8 @@ fn findings_doc_is_up_to_date() {
         std::fs::write(&path, &want).unwrap();
     }
     let have = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(have == want, "docs/findings.md is stale: run UPDATE_FINDINGS_DOC=1 cargo test -p trailhound-rules --test catalog");
+    assert!(
+        have == want,
+        "docs/findings.md is stale: run UPDATE_FINDINGS_DOC=1 cargo test -p trailhound-rules --test catalog"
+    );
 }
