@@ -165,88 +165,12 @@ fn s<'a>(v: &Option<Cow<'a, str>>) -> Option<Val<'a>> {
 impl<'a> Event<'_, 'a> {
     /// Every value at `field`.
     pub fn values(&self, field: &str, out: &mut Vals<'a>) {
-        match self {
-            Event::CloudTrail(r) => {
-                let typed = match field {
-                    "eventName" => Some(Some(Val::Str(r.event_name.clone()))),
-                    "eventSource" => Some(s(&r.event_source)),
-                    "awsRegion" => Some(s(&r.aws_region)),
-                    "sourceIPAddress" => Some(s(&r.source_ip)),
-                    "userAgent" => Some(s(&r.user_agent)),
-                    "errorCode" => Some(s(&r.error_code)),
-                    "eventID" => Some(s(&r.event_id)),
-                    "eventType" => Some(s(&r.event_type)),
-                    "userIdentity.type" => Some(s(&r.identity.kind)),
-                    "userIdentity.arn" => Some(s(&r.identity.arn)),
-                    "userIdentity.accessKeyId" => Some(s(&r.identity.access_key_id)),
-                    _ => None,
-                };
-                match typed {
-                    Some(Some(v)) => out.push(v),
-                    Some(None) => {}
-                    None => {
-                        let segs: SmallVec<[&str; 6]> = field.split('.').collect();
-                        let Some((head, rest)) = segs.split_first() else {
-                            return;
-                        };
-                        let Some(v) = r.members.get(head) else { return };
-                        json_values(v, rest, out);
-                    }
-                }
-            }
-            Event::Flow(r) => {
-                let Some(col) = r.schema.column_by_name(field) else {
-                    return;
-                };
-                if let Some(t) = r.column_text(col) {
-                    let numeric = matches!(
-                        FlowField::from_name(field),
-                        Some(
-                            FlowField::Srcport
-                                | FlowField::Dstport
-                                | FlowField::Protocol
-                                | FlowField::Packets
-                                | FlowField::Bytes
-                                | FlowField::Start
-                                | FlowField::End
-                                | FlowField::TcpFlags
-                                | FlowField::Version
-                                | FlowField::TrafficPath
-                        )
-                    );
-                    out.push(if numeric {
-                        Val::Num(Cow::Borrowed(t))
-                    } else {
-                        Val::Str(Cow::Borrowed(t))
-                    });
-                }
-            }
-            Event::Dns(r) => match field {
-                "query_name" => {
-                    let n = r.query_name.strip_suffix('.').unwrap_or(&r.query_name);
-                    out.push(Val::Str(match &r.query_name {
-                        Cow::Borrowed(b) => Cow::Borrowed(b.strip_suffix('.').unwrap_or(b)),
-                        Cow::Owned(_) => Cow::Owned(n.to_owned()),
-                    }));
-                }
-                "query_type" => out.extend(s(&r.query_type)),
-                "rcode" => out.extend(s(&r.rcode)),
-                "srcids.instance" => out.extend(s(&r.instance)),
-                _ => {
-                    let segs: SmallVec<[&str; 6]> = field.split('.').collect();
-                    match &r.fields {
-                        trailhound_model::Fields::Text(t) => json_values(t, &segs, out),
-                        trailhound_model::Fields::Members(m) => {
-                            if let Some((head, rest)) = segs.split_first()
-                                && let Some(v) = m.get(head)
-                            {
-                                json_values(v, rest, out);
-                            }
-                        }
-                    }
-                }
-            },
-        }
+        let kind = match self {
+            Event::CloudTrail(_) => trailhound_model::LogKind::CloudTrail,
+            Event::Flow(_) => trailhound_model::LogKind::VpcFlow,
+            Event::Dns(_) => trailhound_model::LogKind::Dns,
+        };
+        self.values_ref(&FieldRef::resolve(kind, Some(field)), out);
     }
 
     /// Every value at a resolved field.
@@ -292,16 +216,31 @@ impl<'a> Event<'_, 'a> {
                     out.push(Val::Str(Cow::Borrowed(t)));
                 }
             }
-            (Event::Dns(_), FieldRef::Typed(t)) => {
-                let name = match t {
-                    Typed::QueryName => "query_name",
-                    Typed::QueryType => "query_type",
-                    Typed::Rcode => "rcode",
-                    _ => "srcids.instance",
-                };
-                self.values(name, out);
+            (Event::Dns(r), FieldRef::Typed(t)) => match t {
+                Typed::QueryName => {
+                    out.push(Val::Str(match &r.query_name {
+                        Cow::Borrowed(b) => Cow::Borrowed(b.strip_suffix('.').unwrap_or(b)),
+                        Cow::Owned(o) => Cow::Owned(o.strip_suffix('.').unwrap_or(o).to_owned()),
+                    }));
+                }
+                Typed::QueryType => out.extend(s(&r.query_type)),
+                Typed::Rcode => out.extend(s(&r.rcode)),
+                Typed::Instance => out.extend(s(&r.instance)),
+                _ => {}
+            },
+            (Event::Dns(r), FieldRef::Path(segs)) => {
+                let segs: SmallVec<[&str; 6]> = segs.iter().map(String::as_str).collect();
+                match &r.fields {
+                    trailhound_model::Fields::Text(t) => json_values(t, &segs, out),
+                    trailhound_model::Fields::Members(m) => {
+                        if let Some((head, rest)) = segs.split_first()
+                            && let Some(v) = m.get(head)
+                        {
+                            json_values(v, rest, out);
+                        }
+                    }
+                }
             }
-            (Event::Dns(_), FieldRef::Path(segs)) => self.values(&segs.join("."), out),
             _ => {}
         }
     }
