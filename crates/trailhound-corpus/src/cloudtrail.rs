@@ -424,6 +424,51 @@ pub const APIS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Calls a clean account makes rarely if ever: disabling logging and defences, weakening
+/// policies. The baseline leaves them out so that a clean corpus stays quiet; the attack scenarios
+/// inject them on purpose.
+pub const SENSITIVE: &[&str] = &[
+    "StopLogging",
+    "DeleteTrail",
+    "UpdateTrail",
+    "PutEventSelectors",
+    "DeleteDetector",
+    "UpdateDetector",
+    "CreateIPSet",
+    "UpdateIPSet",
+    "StopConfigurationRecorder",
+    "DeleteConfigurationRecorder",
+    "DeleteDeliveryChannel",
+    "LeaveOrganization",
+    "UpdateAccountPasswordPolicy",
+    "ScheduleKeyDeletion",
+    "DisableKey",
+    "DeleteModelInvocationLoggingConfiguration",
+    "PutBucketLogging",
+    "PutBucketPublicAccessBlock",
+    "DeleteBucketPolicy",
+    "PutBucketPolicy",
+    "PutBucketAcl",
+    "CreateLoginProfile",
+    "UpdateLoginProfile",
+    "UpdateAssumeRolePolicy",
+    "AttachUserPolicy",
+    "PutUserPolicy",
+    "CreateAccessKey",
+    "AddPermission20150331v2",
+    "ModifySnapshotAttribute",
+    "ModifyDBSnapshotAttribute",
+    "DeleteLogGroup",
+    "GetPasswordData",
+    "PublishLayerVersion20181031",
+    "SendCommand",
+    "StartSession",
+];
+
+/// EC2 address ranges in AWS's published ip-ranges.json, for instance-role calls made from the
+/// instance itself.
+const EC2_PREFIXES: &[(u8, u8)] = &[(3, 80), (3, 81), (54, 152), (54, 234), (18, 204), (52, 90)];
+
 /// True for API verbs that read.
 pub fn is_read_only(api: &str) -> bool {
     [
@@ -618,8 +663,13 @@ fn params(r: &mut Rng, depth: u32, budget: usize, out: &mut String) {
 
 /// Appends one realistic record (as compact JSON) for `account` at time `t`.
 pub fn record(r: &mut Rng, account: &str, t: i64, out: &mut String) {
-    let (svc, apis) = APIS[r.zipf(APIS.len())];
-    let api = apis[r.zipf(apis.len())];
+    let (svc, api) = loop {
+        let (svc, apis) = APIS[r.zipf(APIS.len())];
+        let api = apis[r.zipf(apis.len())];
+        if !SENSITIVE.contains(&api) {
+            break (svc, api);
+        }
+    };
     let region = if svc == "iam" || svc == "signin" || svc == "organizations" {
         "us-east-1"
     } else {
@@ -631,6 +681,7 @@ pub fn record(r: &mut Rng, account: &str, t: i64, out: &mut String) {
     out.push_str(picked);
     out.push_str("\",\"userIdentity\":");
     let kind = r.below(100);
+    let mut instance_session = false;
     let key_prefix = if kind < 30 { "AKIA" } else { "ASIA" };
     match kind {
         0..=29 => {
@@ -661,8 +712,9 @@ pub fn record(r: &mut Rng, account: &str, t: i64, out: &mut String) {
         }
         30..=79 => {
             let role = r.pick(ROLES);
-            let session = if role.contains("web") || role.contains("eks") || role.contains("batch")
-            {
+            instance_session =
+                role.contains("web") || role.contains("eks") || role.contains("batch");
+            let session = if instance_session {
                 let mut s = String::from("i-0");
                 r.hex(16, &mut s);
                 s
@@ -752,34 +804,40 @@ pub fn record(r: &mut Rng, account: &str, t: i64, out: &mut String) {
         ",\"eventTime\":\"{}Z\",\"eventSource\":\"{svc}.amazonaws.com\",\"eventName\":\"{api}\",\"awsRegion\":\"{region}\",\"sourceIPAddress\":\"",
         &format_millis(t)[..19]
     );
-    match r.below(20) {
-        0..=12 => public_ip(r, out),
-        13..=14 => {
-            let _ = write!(
-                out,
-                "10.{}.{}.{}",
-                r.below(256),
-                r.below(256),
-                r.range(1, 255)
-            );
+    if instance_session {
+        // Instance credentials are used from the instance: an EC2 address inside AWS's ranges.
+        let (a, b) = *r.pick(EC2_PREFIXES);
+        let _ = write!(out, "{a}.{b}.{}.{}", r.below(256), r.range(1, 255));
+    } else {
+        match r.below(20) {
+            0..=12 => public_ip(r, out),
+            13..=14 => {
+                let _ = write!(
+                    out,
+                    "10.{}.{}.{}",
+                    r.below(256),
+                    r.below(256),
+                    r.range(1, 255)
+                );
+            }
+            15 => {
+                let _ = write!(
+                    out,
+                    "2600:1f18:{:x}:{:x}::{:x}",
+                    r.below(65536),
+                    r.below(65536),
+                    r.below(65536)
+                );
+            }
+            16..=18 => {
+                let _ = write!(
+                    out,
+                    "{}.amazonaws.com",
+                    r.pick(&["ec2", "lambda", "cloudformation", "autoscaling"])
+                );
+            }
+            _ => out.push_str("AWS Internal"),
         }
-        15 => {
-            let _ = write!(
-                out,
-                "2600:1f18:{:x}:{:x}::{:x}",
-                r.below(65536),
-                r.below(65536),
-                r.below(65536)
-            );
-        }
-        16..=18 => {
-            let _ = write!(
-                out,
-                "{}.amazonaws.com",
-                r.pick(&["ec2", "lambda", "cloudformation", "autoscaling"])
-            );
-        }
-        _ => out.push_str("AWS Internal"),
     }
     out.push_str("\",\"userAgent\":\"");
     let picked: &str = r.pick::<&str>(AGENTS);

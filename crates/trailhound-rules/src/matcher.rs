@@ -468,6 +468,8 @@ impl Test {
                     Cmp::Lte => x <= *v,
                 })
             }),
+            Test::Cidr(set) if set.is_empty() => false,
+            Test::Domain(set) if set.is_empty() => false,
             Test::Cidr(set) => vals
                 .iter()
                 .filter_map(Val::text)
