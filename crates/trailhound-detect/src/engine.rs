@@ -18,7 +18,7 @@ use trailhound_rules::severity_label;
 use crate::fields::{Event, Vals};
 use crate::finding::KeyRef;
 use crate::finding::{Agg, Finding, Key, Resource, finding_id, merge_maps, ts};
-use crate::plan::{Plan, Refs};
+use crate::plan::{Plan, Prefilter, Refs};
 
 /// Distinct values kept per correlation bucket before the count saturates.
 pub const MAX_DISTINCT: usize = 4096;
@@ -544,6 +544,12 @@ impl RecordSink for Detector {
                 self.st.run(plan, &ev, c);
             }
         }
+        if !plan.ct_prefilters.is_empty() {
+            let cands = prefiltered(plan, &ev);
+            if !cands.is_empty() {
+                self.st.run(plan, &ev, &cands);
+            }
+        }
         if !plan.ct_always.is_empty() {
             self.st.run(plan, &ev, &plan.ct_always);
         }
@@ -568,6 +574,50 @@ impl RecordSink for Detector {
     }
 }
 
+/// The rules the prefilters let through for a record (sorted, unique).
+fn prefiltered(plan: &Plan, ev: &Event<'_, '_>) -> smallvec::SmallVec<[u32; 8]> {
+    let mut cands: smallvec::SmallVec<[u32; 8]> = smallvec::SmallVec::new();
+    for pf in &plan.ct_prefilters {
+        let mut vals = Vals::new();
+        match pf {
+            Prefilter::Cidr { field, sets } => {
+                ev.values_ref(field, &mut vals);
+                for ip in vals
+                    .iter()
+                    .filter_map(|v| v.text())
+                    .filter_map(|t| t.trim().parse::<std::net::IpAddr>().ok())
+                {
+                    cands.extend(
+                        sets.iter()
+                            .filter(|(set, _)| !set.is_empty() && set.contains(ip))
+                            .map(|(_, r)| *r),
+                    );
+                }
+            }
+            Prefilter::Substr { field, ac, rule_of } => {
+                ev.values_ref(field, &mut vals);
+                for t in vals.iter().filter_map(|v| v.text()) {
+                    cands.extend(
+                        ac.find_overlapping_iter(t)
+                            .map(|m| rule_of[m.pattern().as_usize()]),
+                    );
+                }
+            }
+            Prefilter::Eq { field, map } => {
+                ev.values_ref(field, &mut vals);
+                for t in vals.iter().filter_map(|v| v.text()) {
+                    if let Some(rs) = map.get(t.to_lowercase().as_str()) {
+                        cands.extend(rs.iter().copied());
+                    }
+                }
+            }
+        }
+    }
+    cands.sort_unstable();
+    cands.dedup();
+    cands
+}
+
 /// The detection rules (indices into [`Plan::rules`]) whose condition holds for a CloudTrail
 /// record, ignoring trusted lists and aggregation: what a differential test against another Sigma
 /// implementation compares.
@@ -580,6 +630,7 @@ pub fn matching_rules(plan: &Plan, r: &CloudTrailRecord<'_>) -> Vec<u32> {
         .flatten()
         .chain(plan.ct_always.iter())
         .copied()
+        .chain(prefiltered(plan, &ev))
         .filter(|&i| {
             let r = &plan.rules[i as usize];
             eval_cond(&r.det.condition, &r.det, &r.refs, &ev)
@@ -593,7 +644,11 @@ pub fn matching_rules(plan: &Plan, r: &CloudTrailRecord<'_>) -> Vec<u32> {
 /// True when a record of `kind` could meet any rule (parse-only scans skip the engine).
 pub fn has_rules(plan: &Plan, kind: LogKind) -> bool {
     match kind {
-        LogKind::CloudTrail => !plan.ct_always.is_empty() || !plan.ct_by_name.is_empty(),
+        LogKind::CloudTrail => {
+            !plan.ct_always.is_empty()
+                || !plan.ct_by_name.is_empty()
+                || !plan.ct_prefilters.is_empty()
+        }
         LogKind::VpcFlow => !plan.flow.is_empty(),
         LogKind::Dns => !plan.dns.is_empty(),
     }

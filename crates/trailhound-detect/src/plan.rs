@@ -13,6 +13,73 @@ use trailhound_rules::matcher::{Net, NetSet};
 use trailhound_rules::rule::Correlation;
 use trailhound_rules::{Body, Rule, RuleSet};
 
+/// A shared first test for rules that no API name pins down: one pass over one field of the
+/// record finds the few rules that can still match (the others are not evaluated at all).
+#[derive(Debug, Clone)]
+pub enum Prefilter {
+    /// Address lists: the rules whose required item is a CIDR test on this field.
+    Cidr {
+        /// The field.
+        field: FieldRef,
+        /// Each rule's networks.
+        sets: Vec<(trailhound_rules::matcher::NetSet, u32)>,
+    },
+    /// Substrings (case-insensitive): one automaton over every rule's patterns.
+    Substr {
+        /// The field.
+        field: FieldRef,
+        /// The automaton.
+        ac: aho_corasick::AhoCorasick,
+        /// The rule of each pattern.
+        rule_of: Vec<u32>,
+    },
+    /// Plain equalities (lower-cased): value → rules.
+    Eq {
+        /// The field.
+        field: FieldRef,
+        /// Value → rules.
+        map: HashMap<String, Vec<u32>>,
+    },
+}
+
+/// A positive item every match of the detection must satisfy, usable as a prefilter.
+fn required_item(det: &Detection) -> Option<&trailhound_rules::detection::Item> {
+    use trailhound_rules::condition::Cond;
+    use trailhound_rules::matcher::Test;
+    fn walk<'d>(det: &'d Detection, c: &Cond) -> Option<&'d trailhound_rules::detection::Item> {
+        match c {
+            Cond::Sel(i) => {
+                let s = det.selections.get(*i)?;
+                if s.groups.len() != 1 {
+                    return None;
+                }
+                let usable = |it: &&trailhound_rules::detection::Item| match &it.test {
+                    Test::Cidr(_) => it.field.is_some(),
+                    Test::Str(set) => {
+                        it.field.is_some()
+                            && !set.all
+                            && !set.null_ok
+                            && !set.cased
+                            && set.others.iter().all(|p| {
+                                matches!(p, trailhound_rules::matcher::StrPat::Contains(_))
+                            })
+                            && set.regex_set.is_none()
+                            && (set.eq.is_empty() != set.substrings.is_empty())
+                    }
+                    _ => false,
+                };
+                let g = &s.groups[0];
+                g.iter()
+                    .find(|it| matches!(it.test, Test::Cidr(_)) && usable(it))
+                    .or_else(|| g.iter().find(usable))
+            }
+            Cond::And(parts) => parts.iter().find_map(|p| walk(det, p)),
+            _ => None,
+        }
+    }
+    walk(det, &det.condition)
+}
+
 /// Resolved fields, parallel to a detection's selections → groups → items.
 pub type Refs = Vec<Vec<Vec<FieldRef>>>;
 
@@ -50,6 +117,8 @@ pub struct Plan {
     pub ct_by_name: HashMap<String, Vec<u32>>,
     /// CloudTrail rules that any record may meet.
     pub ct_always: Vec<u32>,
+    /// Prefilters for CloudTrail rules that no API name pins down.
+    pub ct_prefilters: Vec<Prefilter>,
     /// Flow rules.
     pub flow: Vec<u32>,
     /// Resolver rules.
@@ -63,6 +132,7 @@ impl Plan {
     pub fn new(set: &RuleSet, trusted: &[String]) -> Plan {
         let mut p = Plan::default();
         let mut by_id: HashMap<String, u32> = HashMap::new();
+        let mut pending_ct: Vec<u32> = Vec::new();
         for r in &set.rules {
             if let Body::Detection(d) = &r.body {
                 let i = p.rules.len() as u32;
@@ -74,7 +144,7 @@ impl Plan {
                                 p.ct_by_name.entry(n.to_lowercase()).or_default().push(i);
                             }
                         }
-                        _ => p.ct_always.push(i),
+                        _ => pending_ct.push(i),
                     },
                     LogKind::VpcFlow => p.flow.push(i),
                     LogKind::Dns => p.dns.push(i),
@@ -113,6 +183,7 @@ impl Plan {
                 });
             }
         }
+        p.build_prefilters(pending_ct);
         for r in &set.rules {
             if let Body::Correlation(c) = &r.body {
                 let ci = p.correlations.len() as u32;
@@ -136,6 +207,76 @@ impl Plan {
         p
     }
 
+    fn build_prefilters(&mut self, pending: Vec<u32>) {
+        use trailhound_rules::matcher::Test;
+        let mut cidr: Vec<(String, Vec<(trailhound_rules::matcher::NetSet, u32)>)> = Vec::new();
+        let mut substr: Vec<(String, Vec<(String, u32)>)> = Vec::new();
+        let mut eq: Vec<(String, HashMap<String, Vec<u32>>)> = Vec::new();
+        for i in pending {
+            let Some(item) = required_item(&self.rules[i as usize].det) else {
+                self.ct_always.push(i);
+                continue;
+            };
+            let field = item.field.clone().unwrap_or_default();
+            match &item.test {
+                Test::Cidr(set) => match cidr.iter_mut().find(|(f, _)| *f == field) {
+                    Some((_, v)) => v.push((set.clone(), i)),
+                    None => cidr.push((field, vec![(set.clone(), i)])),
+                },
+                Test::Str(set) if !set.substrings.is_empty() => {
+                    let pats: Vec<(String, u32)> =
+                        set.substrings.iter().map(|p| (p.clone(), i)).collect();
+                    match substr.iter_mut().find(|(f, _)| *f == field) {
+                        Some((_, v)) => v.extend(pats),
+                        None => substr.push((field, pats)),
+                    }
+                }
+                Test::Str(set) => {
+                    let entry = match eq.iter_mut().position(|(f, _)| *f == field) {
+                        Some(k) => k,
+                        None => {
+                            eq.push((field, HashMap::new()));
+                            eq.len() - 1
+                        }
+                    };
+                    for v in &set.eq {
+                        entry_push(&mut eq[entry].1, v, i);
+                    }
+                }
+                _ => self.ct_always.push(i),
+            }
+        }
+        fn entry_push(m: &mut HashMap<String, Vec<u32>>, v: &str, i: u32) {
+            m.entry(v.to_owned()).or_default().push(i);
+        }
+        for (field, sets) in cidr {
+            self.ct_prefilters.push(Prefilter::Cidr {
+                field: FieldRef::resolve(LogKind::CloudTrail, Some(&field)),
+                sets,
+            });
+        }
+        for (field, pats) in substr {
+            let (texts, rule_of): (Vec<String>, Vec<u32>) = pats.into_iter().unzip();
+            match aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&texts)
+            {
+                Ok(ac) => self.ct_prefilters.push(Prefilter::Substr {
+                    field: FieldRef::resolve(LogKind::CloudTrail, Some(&field)),
+                    ac,
+                    rule_of,
+                }),
+                Err(_) => self.ct_always.extend(rule_of),
+            }
+        }
+        for (field, map) in eq {
+            self.ct_prefilters.push(Prefilter::Eq {
+                field: FieldRef::resolve(LogKind::CloudTrail, Some(&field)),
+                map,
+            });
+        }
+    }
+
     /// Rules of a kind (for counting).
     pub fn count(&self, kind: LogKind) -> usize {
         self.rules.iter().filter(|r| r.rule.kind == kind).count()
@@ -153,10 +294,29 @@ impl Plan {
         );
         let _ = writeln!(
             o,
-            "cloudtrail: {} rules; indexed by eventName: {} names -> {} rule slots; always evaluated: {}",
+            "cloudtrail: {} rules; indexed by eventName: {} names -> {} rule slots; prefiltered: {} (on {} fields); always evaluated: {}",
             self.count(LogKind::CloudTrail),
             self.ct_by_name.len(),
             self.ct_by_name.values().map(Vec::len).sum::<usize>(),
+            self.ct_prefilters
+                .iter()
+                .map(|p| match p {
+                    Prefilter::Cidr { sets, .. } => sets.len(),
+                    Prefilter::Substr { rule_of, .. } => {
+                        let mut r = rule_of.clone();
+                        r.sort_unstable();
+                        r.dedup();
+                        r.len()
+                    }
+                    Prefilter::Eq { map, .. } => {
+                        let mut r: Vec<u32> = map.values().flatten().copied().collect();
+                        r.sort_unstable();
+                        r.dedup();
+                        r.len()
+                    }
+                })
+                .sum::<usize>(),
+            self.ct_prefilters.len(),
             self.ct_always.len()
         );
         let _ = writeln!(o, "vpcflow: {} rules", self.flow.len());

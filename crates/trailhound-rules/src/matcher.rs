@@ -305,6 +305,8 @@ pub struct StrSet {
     pub regex_set: Option<RegexSet>,
     /// `null` was one of the values.
     pub null_ok: bool,
+    /// Every substring pattern (OR mode), for building indexes across rules.
+    pub substrings: Vec<String>,
 }
 
 impl StrSet {
@@ -332,6 +334,7 @@ impl StrSet {
                 other => s.others.push(other),
             }
         }
+        s.substrings = subs.clone();
         if subs.len() == 1 {
             s.others.push(StrPat::Contains(subs.remove(0)));
         } else if !subs.is_empty() {
