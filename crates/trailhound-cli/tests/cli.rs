@@ -73,7 +73,7 @@ fn clean_scan_exits_zero_with_every_summary_key() {
         stderr.contains("37 read = 34 parsed + 3 skipped + 0 rejected"),
         "{stderr}"
     );
-    assert!(stderr.contains("findings by severity: Low 2"), "{stderr}");
+    assert!(stderr.contains("findings by severity: Medium 1, Low 2"), "{stderr}");
 }
 
 #[test]
