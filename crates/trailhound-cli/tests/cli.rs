@@ -66,14 +66,17 @@ fn clean_scan_exits_zero_with_every_summary_key() {
     assert_eq!(v["by_kind"]["cloudtrail"]["records_read"], 12);
     assert_eq!(v["objects_skipped"], 4);
     assert_eq!(
-        v["findings"], 2,
-        "trail stopped/deleted by one key, and root use"
+        v["findings"], 3,
+        "trail stopped/deleted by one key, root use, security group opened to the world (EventBridge event)"
     );
     assert!(
         stderr.contains("37 read = 34 parsed + 3 skipped + 0 rejected"),
         "{stderr}"
     );
-    assert!(stderr.contains("findings by severity: Medium 1, Low 2"), "{stderr}");
+    assert!(
+        stderr.contains("findings by severity: Medium 1, Low 2"),
+        "{stderr}"
+    );
 }
 
 #[test]
