@@ -463,6 +463,9 @@ pub const SENSITIVE: &[&str] = &[
     "PublishLayerVersion20181031",
     "SendCommand",
     "StartSession",
+    "GetFederationToken",
+    "UpdateFunctionCode20150331v2",
+    "UpdateFunctionConfiguration20150331v2",
 ];
 
 /// EC2 address ranges in AWS's published ip-ranges.json, for instance-role calls made from the
