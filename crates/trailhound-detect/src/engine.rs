@@ -596,7 +596,12 @@ fn prefiltered(plan: &Plan, ev: &Event<'_, '_>) -> smallvec::SmallVec<[u32; 8]> 
             }
             Prefilter::Substr { field, ac, rule_of } => {
                 ev.values_ref(field, &mut vals);
-                for t in vals.iter().filter_map(|v| v.text()) {
+                // Most values match no pattern: a plain (prefiltered) search answers that first.
+                for t in vals
+                    .iter()
+                    .filter_map(|v| v.text())
+                    .filter(|t| ac.is_match(*t))
+                {
                     cands.extend(
                         ac.find_overlapping_iter(t)
                             .map(|m| rule_of[m.pattern().as_usize()]),

@@ -69,8 +69,21 @@ fn required_item(det: &Detection) -> Option<&trailhound_rules::detection::Item> 
                     _ => false,
                 };
                 let g = &s.groups[0];
+                // Prefer fields the model has already parsed (no JSON walk per record), then
+                // address lists, then anything usable.
+                let typed = |it: &&trailhound_rules::detection::Item| {
+                    matches!(
+                        FieldRef::resolve(LogKind::CloudTrail, it.field.as_deref()),
+                        FieldRef::Typed(_)
+                    )
+                };
                 g.iter()
-                    .find(|it| matches!(it.test, Test::Cidr(_)) && usable(it))
+                    .find(|it| matches!(it.test, Test::Cidr(_)) && typed(it) && usable(it))
+                    .or_else(|| g.iter().find(|it| typed(it) && usable(it)))
+                    .or_else(|| {
+                        g.iter()
+                            .find(|it| matches!(it.test, Test::Cidr(_)) && usable(it))
+                    })
                     .or_else(|| g.iter().find(usable))
             }
             Cond::And(parts) => parts.iter().find_map(|p| walk(det, p)),
