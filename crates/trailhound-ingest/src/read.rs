@@ -253,16 +253,6 @@ fn records_prefix(text: &str) -> Option<usize> {
     (b.get(i) == Some(&b'[')).then_some(i)
 }
 
-/// The first line of a sonic-rs error message (its display adds a multi-line excerpt).
-pub fn short_error(e: &sonic_rs::Error) -> String {
-    let s = e.to_string();
-    let first = s.lines().next().unwrap_or("").trim();
-    match first.find(" at line ") {
-        Some(i) => first[..i].to_owned(),
-        None => first.to_owned(),
-    }
-}
-
 fn json_break(
     text: &str,
     base: usize,
@@ -271,7 +261,11 @@ fn json_break(
     what: String,
 ) -> ObjectFailure {
     let off = (base + e.offset()).min(text.len());
-    ObjectFailure::new("invalid-json", format!("{what}: {}", short_error(e))).at(Position {
+    ObjectFailure::new(
+        "invalid-json",
+        format!("{what}: {}", trailhound_model::json::short_error(e)),
+    )
+    .at(Position {
         line: Some(line_at(text.as_bytes(), off)),
         record,
         byte: Some(off as u64),

@@ -127,15 +127,6 @@ pub fn step<'a>(raw: &'a str, seg: &str) -> Option<&'a str> {
     }
 }
 
-/// A lazy JSON value as text: strings unescaped (borrowed when they hold no escapes), other
-/// values (numbers, booleans, objects, arrays) as their JSON text; `None` for `null`.
-pub fn lazy_to_str(v: sonic_rs::LazyValue<'_>) -> Option<Cow<'_, str>> {
-    match v.as_raw_cow() {
-        Cow::Borrowed(b) => leaf_text(b),
-        Cow::Owned(o) => leaf_text(&o).map(|c| Cow::Owned(c.into_owned())),
-    }
-}
-
 /// The text of a JSON scalar: strings unescaped (borrowed when free of escapes), other values as
 /// written; `None` for `null`.
 pub fn leaf_text(raw: &str) -> Option<Cow<'_, str>> {
@@ -155,7 +146,12 @@ pub fn leaf_text(raw: &str) -> Option<Cow<'_, str>> {
 /// The first line of a sonic-rs error, without the excerpt its `Display` appends.
 pub fn short_error(e: &sonic_rs::Error) -> String {
     let s = e.to_string();
-    s.lines().next().unwrap_or("").trim().to_owned()
+    let first = s.lines().next().unwrap_or("").trim();
+    // The position is reported separately (line/record/byte), so it is dropped from the words.
+    match first.find(" at line ") {
+        Some(i) => first[..i].to_owned(),
+        None => first.to_owned(),
+    }
 }
 
 /// Re-borrows `inner` as a slice of `outer` when it points inside it.
