@@ -11,7 +11,7 @@ use std::sync::Arc;
 use trailhound_model::{CloudTrailRecord, DnsRecord, FlowRecord, LogKind, RecordSink};
 use trailhound_rules::condition::Cond;
 use trailhound_rules::detection::Detection;
-use trailhound_rules::matcher::Val;
+use trailhound_rules::matcher::{Val, with_lowercase};
 use trailhound_rules::rule::{CorrelationKind, ResourceSpec};
 use trailhound_rules::severity_label;
 
@@ -529,17 +529,7 @@ impl RecordSink for Detector {
         let ev = Event::CloudTrail(r);
         if !plan.ct_by_name.is_empty() {
             let name = &r.event_name;
-            let mut buf = [0u8; 128];
-            let found = if name.len() <= buf.len() && name.is_ascii() {
-                let out = &mut buf[..name.len()];
-                out.copy_from_slice(name.as_bytes());
-                out.make_ascii_lowercase();
-                std::str::from_utf8(out)
-                    .ok()
-                    .and_then(|n| plan.ct_by_name.get(n))
-            } else {
-                plan.ct_by_name.get(name.to_lowercase().as_str())
-            };
+            let found = with_lowercase(name, |n| plan.ct_by_name.get(n));
             if let Some(c) = found {
                 self.st.run(plan, &ev, c);
             }
@@ -611,7 +601,7 @@ fn prefiltered(plan: &Plan, ev: &Event<'_, '_>) -> smallvec::SmallVec<[u32; 8]> 
             Prefilter::Eq { field, map } => {
                 ev.values_ref(field, &mut vals);
                 for t in vals.iter().filter_map(|v| v.text()) {
-                    if let Some(rs) = map.get(t.to_lowercase().as_str()) {
+                    if let Some(rs) = with_lowercase(t, |l| map.get(l)) {
                         cands.extend(rs.iter().copied());
                     }
                 }
@@ -628,9 +618,7 @@ fn prefiltered(plan: &Plan, ev: &Event<'_, '_>) -> smallvec::SmallVec<[u32; 8]> 
 /// implementation compares.
 pub fn matching_rules(plan: &Plan, r: &CloudTrailRecord<'_>) -> Vec<u32> {
     let ev = Event::CloudTrail(r);
-    let mut out: Vec<u32> = plan
-        .ct_by_name
-        .get(r.event_name.to_lowercase().as_str())
+    let mut out: Vec<u32> = with_lowercase(&r.event_name, |n| plan.ct_by_name.get(n))
         .into_iter()
         .flatten()
         .chain(plan.ct_always.iter())

@@ -288,6 +288,33 @@ fn normalise_domain(s: &str) -> String {
     s.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// Calls `f` with `v` lower-cased, without allocating when `v` is ASCII of at most 256 bytes (the
+/// hot path: API names, services, identity types, user agents) or already lower case.
+///
+/// ```
+/// use trailhound_rules::matcher::with_lowercase;
+/// assert_eq!(with_lowercase("StopLogging", str::to_owned), "stoplogging");
+/// assert_eq!(with_lowercase("ÉTÉ", str::to_owned), "été");
+/// ```
+pub fn with_lowercase<R>(v: &str, f: impl FnOnce(&str) -> R) -> R {
+    if v.is_ascii() {
+        if !v.bytes().any(|b| b.is_ascii_uppercase()) {
+            return f(v);
+        }
+        if v.len() <= 256 {
+            let mut buf = [0u8; 256];
+            let out = &mut buf[..v.len()];
+            out.copy_from_slice(v.as_bytes());
+            out.make_ascii_lowercase();
+            // ASCII in, ASCII out: always valid UTF-8.
+            return f(std::str::from_utf8(out).unwrap_or(v));
+        }
+    } else if !v.chars().any(char::is_uppercase) {
+        return f(v);
+    }
+    f(&v.to_lowercase())
+}
+
 /// OR-ed (or, with `all`, AND-ed) string patterns of one field.
 #[derive(Debug, Clone, Default)]
 pub struct StrSet {
@@ -356,24 +383,10 @@ impl StrSet {
     /// 256 bytes (the hot path: API names, sources, agents).
     fn with_folded<R>(&self, v: &str, f: impl FnOnce(&str) -> R) -> R {
         if self.cased {
-            return f(v);
+            f(v)
+        } else {
+            with_lowercase(v, f)
         }
-        if v.is_ascii() {
-            if !v.bytes().any(|b| b.is_ascii_uppercase()) {
-                return f(v);
-            }
-            if v.len() <= 256 {
-                let mut buf = [0u8; 256];
-                let out = &mut buf[..v.len()];
-                out.copy_from_slice(v.as_bytes());
-                out.make_ascii_lowercase();
-                // ASCII in, ASCII out: always valid UTF-8.
-                return f(std::str::from_utf8(out).unwrap_or(v));
-            }
-        } else if !v.chars().any(char::is_uppercase) {
-            return f(v);
-        }
-        f(&v.to_lowercase())
     }
 
     fn fold<'v>(&self, v: &'v str) -> Cow<'v, str> {
