@@ -410,27 +410,24 @@ fn json_lines<'a>(
     Ok(())
 }
 
-/// Reads CloudTrail records from decompressed text.
-pub fn read_cloudtrail<S: RecordSink>(
-    text: &str,
+/// Reads the records of a JSON object with `parse`, keeps those inside `range` and hands them to
+/// `deliver`, counting every record.
+fn read_json<'a, R>(
+    text: &'a str,
     range: &TimeRange,
-    sink: &mut S,
     stats: &mut ObjectStats,
+    parse: impl Fn(JsonItem<'a>) -> Result<R, RecordError>,
+    time: impl Fn(&R) -> EpochMillis,
+    mut deliver: impl FnMut(&R),
 ) {
-    let res = for_each_json_record(text, |members, at| {
+    let res = for_each_json_record(text, |item, at| {
         stats.read += 1;
-        match members
-            .into_members()
-            .and_then(CloudTrailRecord::from_members)
-        {
-            Ok(r) => {
-                if range.contains(r.time) {
-                    stats.parsed += 1;
-                    sink.cloudtrail(&r);
-                } else {
-                    stats.skip("out-of-time-range");
-                }
+        match parse(item) {
+            Ok(r) if range.contains(time(&r)) => {
+                stats.parsed += 1;
+                deliver(&r);
             }
+            Ok(_) => stats.skip("out-of-time-range"),
             Err(e) => stats.reject(&e, position_of(text, at)),
         }
     });
@@ -439,34 +436,42 @@ pub fn read_cloudtrail<S: RecordSink>(
     }
 }
 
-/// Reads Route 53 Resolver records from decompressed text.
+/// Reads CloudTrail records from decompressed text.
+pub fn read_cloudtrail<S: RecordSink>(
+    text: &str,
+    range: &TimeRange,
+    sink: &mut S,
+    stats: &mut ObjectStats,
+) {
+    read_json(
+        text,
+        range,
+        stats,
+        |item| item.into_members().and_then(CloudTrailRecord::from_members),
+        |r| r.time,
+        |r| sink.cloudtrail(r),
+    );
+}
+
+/// Reads Route 53 Resolver records from decompressed text (lines parse typed straight from the
+/// text; records met inside a document arrive as captured members).
 pub fn read_dns<S: RecordSink>(
     text: &str,
     range: &TimeRange,
     sink: &mut S,
     stats: &mut ObjectStats,
 ) {
-    let res = for_each_json_record(text, |members, at| {
-        stats.read += 1;
-        let parsed = match members {
+    read_json(
+        text,
+        range,
+        stats,
+        |item| match item {
             JsonItem::Text(t) => DnsRecord::parse(t),
             JsonItem::Members(m) => DnsRecord::from_members(m),
-        };
-        match parsed {
-            Ok(r) => {
-                if range.contains(r.time) {
-                    stats.parsed += 1;
-                    sink.dns(&r);
-                } else {
-                    stats.skip("out-of-time-range");
-                }
-            }
-            Err(e) => stats.reject(&e, position_of(text, at)),
-        }
-    });
-    if let Err(f) = res {
-        stats.failure = Some(f);
-    }
+        },
+        |r| r.time,
+        |r| sink.dns(r),
+    );
 }
 
 fn position_of(text: &str, at: RecordAt) -> Position {
