@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use trailhound::ingest::{discover, scan};
+use trailhound::ingest::discover;
 use trailhound::model::time::parse_timestamp;
 use trailhound::{ScanOptions, ScanSummary, TimeRange};
 
@@ -168,7 +168,7 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
 
     let started = std::time::Instant::now();
     let found = discover(&paths, &opts.range);
-    let total: u64 = found.objects.iter().map(|o| o.size).sum();
+    let total = trailhound::total_size(&found.objects);
     let bar = if !args.quiet && std::io::stderr().is_terminal() {
         let pb = ProgressBar::new(total);
         pb.set_style(
@@ -186,24 +186,10 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
             b.inc(n);
         }
     };
-    let (detector, scanned) = scan(
-        &found.objects,
-        &opts,
-        || trailhound::Detector::new(plan.clone()),
-        trailhound::Detector::merge,
-        &tick,
-    )?;
+    let (findings, summary) = trailhound::detect_discovered(found, &opts, plan, &tick, started)?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let mut summary = found.summary;
-    summary.merge(scanned);
-    let (groups, buckets) = detector.correlation_state();
-    summary.correlation_groups = groups;
-    summary.correlation_buckets = buckets;
-    let findings = detector.finish();
-    summary.findings = findings.len() as u64;
-    summary.elapsed_seconds = started.elapsed().as_secs_f64();
 
     let mut out: Vec<u8> = Vec::new();
     match args.format {

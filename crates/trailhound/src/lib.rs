@@ -59,6 +59,24 @@ where
 {
     let started = Instant::now();
     let found = ingest::discover(paths, &opts.range);
+    scan_discovered(found, opts, make, merge, progress, started)
+}
+
+/// Scans what [`ingest::discover`] found; the summary adds discovery's skips and failures, and
+/// `elapsed_seconds` counts from `started`.
+pub fn scan_discovered<S, Mk, Mg>(
+    found: ingest::Discovered,
+    opts: &ScanOptions,
+    make: Mk,
+    merge: Mg,
+    progress: &(dyn Fn(u64) + Sync),
+    started: Instant,
+) -> Result<(S, ScanSummary), ScanError>
+where
+    S: RecordSink + Send,
+    Mk: Fn() -> S + Sync,
+    Mg: Fn(S, S) -> S + Sync,
+{
     let (sink, scanned) = ingest::scan(&found.objects, opts, make, merge, progress)?;
     let mut summary = found.summary;
     summary.merge(scanned);
@@ -85,18 +103,35 @@ pub fn detect_paths(
     plan: std::sync::Arc<Plan>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(Vec<Finding>, ScanSummary), ScanError> {
-    let (det, mut summary) = scan_paths(
-        paths,
+    let started = Instant::now();
+    let found = ingest::discover(paths, &opts.range);
+    detect_discovered(found, opts, plan, progress, started)
+}
+
+/// Scans what [`ingest::discover`] found with a compiled plan: the findings (sorted) and the
+/// summary, with `findings` and the correlation state's size set and `elapsed_seconds` counted
+/// from `started`.
+pub fn detect_discovered(
+    found: ingest::Discovered,
+    opts: &ScanOptions,
+    plan: std::sync::Arc<Plan>,
+    progress: &(dyn Fn(u64) + Sync),
+    started: Instant,
+) -> Result<(Vec<Finding>, ScanSummary), ScanError> {
+    let (det, mut summary) = scan_discovered(
+        found,
         opts,
         || Detector::new(plan.clone()),
         Detector::merge,
         progress,
+        started,
     )?;
     let (groups, buckets) = det.correlation_state();
     summary.correlation_groups = groups;
     summary.correlation_buckets = buckets;
     let findings = det.finish();
     summary.findings = findings.len() as u64;
+    summary.elapsed_seconds = started.elapsed().as_secs_f64();
     Ok((findings, summary))
 }
 
