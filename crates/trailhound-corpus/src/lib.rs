@@ -124,6 +124,17 @@ fn stamp(t: i64) -> (String, String) {
     )
 }
 
+/// Appends the injected records as lines; returns how many.
+fn append_lines(body: &mut String, inject: &[&Injection]) -> u64 {
+    let mut n = 0;
+    for rec in inject.iter().flat_map(|inj| &inj.records) {
+        body.push_str(rec);
+        body.push('\n');
+        n += 1;
+    }
+    n
+}
+
 struct Written {
     records: u64,
     raw: u64,
@@ -185,13 +196,7 @@ fn write_object(
                 netlogs::flow_line(&mut r, account, region, custom, t, &mut body);
                 records += 1;
             }
-            for inj in inject {
-                for rec in &inj.records {
-                    body.push_str(rec);
-                    body.push('\n');
-                    records += 1;
-                }
-            }
+            records += append_lines(&mut body, inject);
             format!(
                 "AWSLogs/{account}/vpcflowlogs/{region}/{day}/{account}_vpcflowlogs_{region}_fl-{:017x}_{ts}_{}.log.gz",
                 0xf10_u64 + (i % 6) as u64,
@@ -205,13 +210,7 @@ fn write_object(
                 netlogs::dns_line(&mut r, account, region, &vpc, t, &mut body);
                 records += 1;
             }
-            for inj in inject {
-                for rec in &inj.records {
-                    body.push_str(rec);
-                    body.push('\n');
-                    records += 1;
-                }
-            }
+            records += append_lines(&mut body, inject);
             format!(
                 "AWSLogs/{account}/vpcdnsquerylogs/{vpc}/{day}/{account}_vpcdnsquerylogs_{vpc}_{ts}_{}.log.gz",
                 &suffix[..8]
