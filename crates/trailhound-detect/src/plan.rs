@@ -343,10 +343,24 @@ impl Plan {
                     .filter(|(_, v)| v.contains(&(i as u32)))
                     .map(|(k, _)| k)
                     .collect();
-                if names.is_empty() {
-                    "always".to_string()
-                } else {
-                    format!("eventName in {}", names.len())
+                let prefilter = self.ct_prefilters.iter().find_map(|p| {
+                    let (field, has) = match p {
+                        Prefilter::Cidr { field, sets } => {
+                            (field, sets.iter().any(|(_, r)| *r == i as u32))
+                        }
+                        Prefilter::Substr { field, rule_of, .. } => {
+                            (field, rule_of.contains(&(i as u32)))
+                        }
+                        Prefilter::Eq { field, map } => {
+                            (field, map.values().any(|v| v.contains(&(i as u32))))
+                        }
+                    };
+                    has.then(|| format!("prefilter on {field:?}"))
+                });
+                match (names.is_empty(), prefilter) {
+                    (false, _) => format!("eventName in {}", names.len()),
+                    (true, Some(p)) => p,
+                    (true, None) => "always".to_string(),
                 }
             } else {
                 "always".to_string()
