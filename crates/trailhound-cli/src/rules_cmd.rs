@@ -75,6 +75,74 @@ pub enum RulesCommand {
     Test(RuleSource),
     /// Print the compiled plan: indexes, automata, sets.
     Explain(RuleSource),
+    /// Train the DGA model (`rules/models/dga.model`) from domain lists.
+    TrainDga(TrainDga),
+}
+
+/// `rules train-dga`: lists of ordinary and DGA domains in, a model file out.
+#[derive(Args, Debug)]
+pub struct TrainDga {
+    /// Ordinary domains, one a line (repeatable). Lines 0-1 of every 4 train the n-gram model,
+    /// line 2 the regression; line 3 is held out.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub benign: Vec<PathBuf>,
+    /// DGA domains, one a line, or a folder of such files (repeatable). Even lines train.
+    #[arg(long, value_name = "FILE|DIR", required = true)]
+    pub dga: Vec<PathBuf>,
+    /// At most this many training domains from one DGA file.
+    #[arg(long, default_value_t = 2000)]
+    pub max_per_file: usize,
+    /// Share of the ordinary training domains the threshold may flag.
+    #[arg(long, default_value_t = 0.008)]
+    pub benign_rate: f64,
+    /// Where to write the model.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+fn train_dga(a: &TrainDga) -> Result<()> {
+    use trailhound::detect::names::dga;
+    let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("{}", p.display()));
+    let benign_texts: Vec<String> = a.benign.iter().map(read).collect::<Result<_>>()?;
+    let mut dga_files = Vec::new();
+    for p in &a.dga {
+        if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("{}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+                .collect();
+            v.sort();
+            dga_files.extend(v);
+        } else {
+            dga_files.push(p.clone());
+        }
+    }
+    let dga_texts: Vec<String> = dga_files.iter().map(read).collect::<Result<_>>()?;
+    let mut set = dga::TrainingSet {
+        benign_rate: a.benign_rate,
+        ..Default::default()
+    };
+    for t in &benign_texts {
+        let [ng, reg, _] = dga::split_benign(&dga::domain_lines(t));
+        set.ngram_domains.extend(ng);
+        set.benign.extend(reg);
+    }
+    for t in &dga_texts {
+        let [train, _] = dga::split_dga(&dga::domain_lines(t), a.max_per_file);
+        set.dga.extend(train);
+    }
+    let model = dga::train(&set);
+    crate::scan_cmd::write_atomic(&a.out, model.to_text().as_bytes())?;
+    eprintln!(
+        "trained on {} n-gram, {} ordinary and {} DGA domains from {} files; threshold {:.3}",
+        set.ngram_domains.len(),
+        set.benign.len(),
+        set.dga.len(),
+        dga_files.len(),
+        model.threshold
+    );
+    Ok(())
 }
 
 pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
@@ -155,6 +223,10 @@ pub fn run(cmd: RulesCommand) -> Result<ExitCode> {
         RulesCommand::Explain(src) => {
             let (set, _, trusted) = src.load()?;
             print!("{}", Plan::new(&set, &trusted).explain());
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::TrainDga(a) => {
+            train_dga(&a)?;
             Ok(ExitCode::SUCCESS)
         }
     }

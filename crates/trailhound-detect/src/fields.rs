@@ -29,6 +29,19 @@ pub enum FieldRef {
     Flow(FlowField, bool),
     /// A flow field by header name (newer formats).
     FlowName(String),
+    /// A value computed from the record (see [`crate::names`]).
+    Computed(Computed),
+}
+
+/// Fields trailhound computes for rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Computed {
+    /// Resolver: the query name's registrable domain (`registered_domain`).
+    RegisteredDomain,
+    /// Resolver: the DGA model's log-odds for the query name (`dga_score`).
+    DgaScore,
+    /// Resolver: tunnelling evidence points for the query name (`tunnel_score`).
+    TunnelScore,
 }
 
 /// Core fields served from typed values.
@@ -75,6 +88,11 @@ impl FieldRef {
             (LogKind::Dns, "query_type") => Some(Typed::QueryType),
             (LogKind::Dns, "rcode") => Some(Typed::Rcode),
             (LogKind::Dns, "srcids.instance") => Some(Typed::Instance),
+            (LogKind::Dns, "registered_domain") => {
+                return FieldRef::Computed(Computed::RegisteredDomain);
+            }
+            (LogKind::Dns, "dga_score") => return FieldRef::Computed(Computed::DgaScore),
+            (LogKind::Dns, "tunnel_score") => return FieldRef::Computed(Computed::TunnelScore),
             _ => None,
         };
         if let Some(t) = typed {
@@ -228,6 +246,21 @@ impl<'a> Event<'_, 'a> {
                 Typed::Instance => out.extend(s(&r.instance)),
                 _ => {}
             },
+            (Event::Dns(r), FieldRef::Computed(c)) => {
+                let name = r.query_name.as_ref();
+                out.push(match c {
+                    Computed::RegisteredDomain => {
+                        Val::Str(Cow::Owned(crate::names::split_name(name).registered))
+                    }
+                    Computed::DgaScore => {
+                        Val::Num(Cow::Owned(format!("{:.4}", crate::names::dga::score(name))))
+                    }
+                    Computed::TunnelScore => Val::Num(Cow::Owned(format!(
+                        "{:.2}",
+                        crate::names::tunnel::score(name)
+                    ))),
+                });
+            }
             (Event::Dns(r), FieldRef::Path(segs)) => {
                 let segs: SmallVec<[&str; 6]> = segs.iter().map(String::as_str).collect();
                 match &r.fields {
