@@ -24,6 +24,10 @@ pub struct RuleSource {
     /// Trusted IPs/CIDRs (one a line): records from them raise no findings (repeatable).
     #[arg(long = "trusted-ips", value_name = "FILE")]
     pub trusted_ips: Vec<PathBuf>,
+    /// Add the entries of FILE (one a line) to the named list, e.g. `--list c2-ips=feed.txt`
+    /// (repeatable; see rules/lists/ for the names the bundled rules use).
+    #[arg(long = "list", value_name = "NAME=FILE")]
+    pub lists: Vec<String>,
 }
 
 impl RuleSource {
@@ -52,13 +56,21 @@ impl RuleSource {
             }
             trusted.extend(entries);
         }
+        let mut lists = vec![
+            ("custom-threat-list".into(), threat),
+            ("trusted-ips".into(), trusted.clone()),
+        ];
+        for spec in &self.lists {
+            let Some((name, file)) = spec.split_once('=') else {
+                anyhow::bail!("--list {spec}: expected NAME=FILE");
+            };
+            let text = std::fs::read_to_string(file).with_context(|| format!("--list {spec}"))?;
+            lists.push((name.to_owned(), parse_list(&text)));
+        }
         let opts = LoadOptions {
             bundled: !self.no_default_rules,
             paths: self.rules.clone(),
-            lists: vec![
-                ("custom-threat-list".into(), threat),
-                ("trusted-ips".into(), trusted.clone()),
-            ],
+            lists,
         };
         let (set, diags) = load(&opts);
         Ok((set, diags, trusted))

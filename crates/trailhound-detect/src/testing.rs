@@ -38,7 +38,9 @@ impl TestOutcome {
     }
 }
 
-fn feed(d: &mut Detector, kind: LogKind, ev: &serde_json::Value) -> Result<(), String> {
+/// Feeds one test event (the object form rule files use) to a detector; missing timestamps
+/// default to 2024-01-01.
+pub fn feed(d: &mut Detector, kind: LogKind, ev: &serde_json::Value) -> Result<(), String> {
     let mut ev = ev.clone();
     let obj = ev.as_object_mut().ok_or("a test event must be an object")?;
     match kind {

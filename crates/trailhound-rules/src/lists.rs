@@ -31,6 +31,11 @@ impl Lists {
         self.map.insert(name.to_owned(), entries);
     }
 
+    /// Adds entries to a list (creating it).
+    pub fn extend(&mut self, name: &str, entries: Vec<String>) {
+        self.map.entry(name.to_owned()).or_default().extend(entries);
+    }
+
     /// A list's entries.
     pub fn get(&self, name: &str) -> Option<&[String]> {
         self.map.get(name).map(Vec::as_slice)

@@ -115,8 +115,9 @@ pub fn load(opts: &LoadOptions) -> (RuleSet, Vec<Diagnostic>) {
             });
         }
     }
+    // Lists given by the caller add to the bundled ones of the same name.
     for (name, entries) in &opts.lists {
-        lists.insert(name, entries.clone());
+        lists.extend(name, entries.clone());
     }
     let mut rules = Vec::new();
     if opts.bundled {
