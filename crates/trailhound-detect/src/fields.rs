@@ -42,6 +42,9 @@ pub enum Computed {
     DgaScore,
     /// Resolver: tunnelling evidence points for the query name (`tunnel_score`).
     TunnelScore,
+    /// CloudTrail: who an S3 bucket policy/ACL change opens the bucket to (`bucket_exposure`,
+    /// see [`crate::policy`]).
+    BucketExposure,
 }
 
 /// Core fields served from typed values.
@@ -73,6 +76,9 @@ impl FieldRef {
             return FieldRef::Keywords;
         };
         let typed = match (kind, field) {
+            (LogKind::CloudTrail, "bucket_exposure") => {
+                return FieldRef::Computed(Computed::BucketExposure);
+            }
             (LogKind::CloudTrail, "eventName") => Some(Typed::EventName),
             (LogKind::CloudTrail, "eventSource") => Some(Typed::EventSource),
             (LogKind::CloudTrail, "awsRegion") => Some(Typed::AwsRegion),
@@ -246,6 +252,13 @@ impl<'a> Event<'_, 'a> {
                 Typed::Instance => out.extend(s(&r.instance)),
                 _ => {}
             },
+            (Event::CloudTrail(r), FieldRef::Computed(Computed::BucketExposure)) => {
+                if let Some(rp) = r.members.get("requestParameters")
+                    && let Some(e) = crate::policy::request_exposure(&r.event_name, rp)
+                {
+                    out.push(Val::Str(Cow::Borrowed(e.as_str())));
+                }
+            }
             (Event::Dns(r), FieldRef::Computed(c)) => {
                 let name = r.query_name.as_ref();
                 out.push(match c {
@@ -259,6 +272,7 @@ impl<'a> Event<'_, 'a> {
                         "{:.2}",
                         crate::names::tunnel::score(name)
                     ))),
+                    Computed::BucketExposure => return,
                 });
             }
             (Event::Dns(r), FieldRef::Path(segs)) => {

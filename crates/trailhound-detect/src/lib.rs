@@ -34,6 +34,7 @@ pub mod fields;
 pub mod finding;
 pub mod names;
 pub mod plan;
+pub mod policy;
 pub mod testing;
 
 pub use engine::Detector;
