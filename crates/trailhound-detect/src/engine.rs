@@ -76,6 +76,64 @@ impl Bucket {
 
 type Groups = HashMap<Vec<String>, BTreeMap<i64, Bucket>>;
 
+/// `first_seen` history of one group: when it was first seen, and when each signal value was.
+#[derive(Debug, Clone)]
+struct History {
+    start: i64,
+    seen: Vec<HashMap<String, i64>>,
+}
+
+impl History {
+    fn new(fields: usize) -> Self {
+        History { start: i64::MAX, seen: vec![HashMap::new(); fields] }
+    }
+    fn see(&mut self, t: i64, values: &[String]) {
+        self.start = self.start.min(t);
+        for (m, v) in self.seen.iter_mut().zip(values) {
+            match m.get_mut(v.as_str()) {
+                Some(x) => *x = (*x).min(t),
+                None => {
+                    m.insert(v.clone(), t);
+                }
+            }
+        }
+    }
+    fn merge(&mut self, o: History) {
+        self.start = self.start.min(o.start);
+        if self.seen.len() < o.seen.len() {
+            self.seen.resize(o.seen.len(), HashMap::new());
+        }
+        for (m, om) in self.seen.iter_mut().zip(o.seen) {
+            for (v, t) in om {
+                let e = m.entry(v).or_insert(t);
+                *e = (*e).min(t);
+            }
+        }
+    }
+}
+
+type Histories = HashMap<Vec<String>, History>;
+
+/// `first_seen` behaviour of one group with one tuple of signal values.
+#[derive(Debug, Clone)]
+struct Novel {
+    count: u64,
+    last: i64,
+    head: (i64, String, String, Resource, String),
+}
+
+impl Novel {
+    fn merge(&mut self, o: Novel) {
+        self.count += o.count;
+        self.last = self.last.max(o.last);
+        if o.head < self.head {
+            self.head = o.head;
+        }
+    }
+}
+
+type Novels = HashMap<Vec<String>, HashMap<Vec<String>, Novel>>;
+
 /// The detection engine's per-thread state; also a [`RecordSink`].
 #[derive(Debug, Clone)]
 pub struct Detector {
@@ -89,6 +147,8 @@ pub struct Detector {
 struct State {
     findings: HashMap<Key, Agg>,
     corr: Vec<Groups>,
+    hist: Vec<Histories>,
+    novel: Vec<Novels>,
     suppressed: u64,
     hits: Vec<u64>,
 }
@@ -219,11 +279,14 @@ impl Detector {
     pub fn new(plan: Arc<Plan>) -> Self {
         let n = plan.rules.len();
         let c = plan.correlations.len();
+        let h = plan.histories;
         Detector {
             plan,
             st: State {
                 findings: HashMap::new(),
                 corr: vec![Groups::new(); c],
+                hist: vec![Histories::new(); h],
+                novel: vec![Novels::new(); c],
                 suppressed: 0,
                 hits: vec![0; n],
             },
@@ -270,6 +333,29 @@ impl Detector {
                 }
             }
         }
+        for (mine, theirs) in self.st.hist.iter_mut().zip(o.hist) {
+            for (g, h) in theirs {
+                match mine.get_mut(&g) {
+                    Some(x) => x.merge(h),
+                    None => {
+                        mine.insert(g, h);
+                    }
+                }
+            }
+        }
+        for (mine, theirs) in self.st.novel.iter_mut().zip(o.novel) {
+            for (g, tuples) in theirs {
+                let dest = mine.entry(g).or_default();
+                for (k, n) in tuples {
+                    match dest.get_mut(&k) {
+                        Some(x) => x.merge(n),
+                        None => {
+                            dest.insert(k, n);
+                        }
+                    }
+                }
+            }
+        }
         self.st.suppressed += o.suppressed;
         for (a, b) in self.st.hits.iter_mut().zip(o.hits) {
             *a += b;
@@ -286,6 +372,70 @@ impl Detector {
     pub fn finish(self) -> Vec<Finding> {
         let plan = Arc::clone(&self.plan);
         let mut all = self.st.findings;
+        for (ci, novels) in self.st.novel.into_iter().enumerate() {
+            let c = &plan.correlations[ci];
+            let Some(hi) = c.history else { continue };
+            let Some(hist) = self.st.hist.get(hi) else { continue };
+            let need = c
+                .corr
+                .condition
+                .first()
+                .map_or(1.0, |&(_, v)| v);
+            let mut groups: Vec<_> = novels.into_iter().collect();
+            groups.sort_by(|a, b| a.0.cmp(&b.0));
+            for (g, tuples) in groups {
+                let Some(h) = hist.get(&g) else { continue };
+                let learned = h.start.saturating_add(c.corr.timespan_ms);
+                let mut agg: Option<(Agg, Key)> = None;
+                let mut tuples: Vec<_> = tuples.into_iter().collect();
+                tuples.sort_by(|a, b| a.1.head.cmp(&b.1.head));
+                for (values, n) in tuples {
+                    let new = values
+                        .iter()
+                        .zip(&h.seen)
+                        .filter(|(v, m)| m.get(v.as_str()).is_some_and(|&t| t >= learned))
+                        .count() as f64;
+                    let holds = if c.corr.condition.is_empty() {
+                        new >= need
+                    } else {
+                        c.corr.condition.iter().all(|(op, v)| op.holds(new, *v))
+                    };
+                    if !holds || n.head.0 < learned {
+                        continue;
+                    }
+                    let (t, account, region, res, smp) = n.head;
+                    let part = Agg {
+                        rule: (plan.rules.len() + ci) as u32,
+                        count: n.count,
+                        first: t,
+                        last: n.last,
+                        samples: vec![(t, smp)],
+                    };
+                    match &mut agg {
+                        Some((a, _)) => a.merge(part),
+                        None => {
+                            agg = Some((
+                                part,
+                                Key {
+                                    finding_type: c.rule.finding.finding_type.clone(),
+                                    account,
+                                    region,
+                                    resource: res,
+                                },
+                            ))
+                        }
+                    }
+                }
+                if let Some((a, key)) = agg {
+                    match all.get_mut(&key) {
+                        Some(x) => x.merge(a),
+                        None => {
+                            all.insert(key, a);
+                        }
+                    }
+                }
+            }
+        }
         for (ci, groups) in self.st.corr.into_iter().enumerate() {
             let c = &plan.correlations[ci];
             let width = (c.corr.timespan_ms / SUB_BUCKETS).max(1000);
@@ -447,6 +597,35 @@ impl State {
             .iter()
             .map(|f| ev.text(f).unwrap_or_default())
             .collect();
+        if let Some(hi) = c.history {
+            let values: Vec<String> = c
+                .corr
+                .fields
+                .iter()
+                .map(|f| ev.text(f).unwrap_or_default())
+                .collect();
+            let nf = values.len();
+            let hist = &mut self.hist[hi];
+            match hist.get_mut(&group) {
+                Some(h) => h.see(t, &values),
+                None => {
+                    let mut h = History::new(nf);
+                    h.see(t, &values);
+                    hist.insert(group.clone(), h);
+                }
+            }
+            if pos > 0 {
+                let head = (t, account.to_owned(), region.to_owned(), resource(&c.rule.finding.resources, ev, account), sample(ev));
+                let tuples = self.novel[ci as usize].entry(group).or_default();
+                match tuples.get_mut(&values) {
+                    Some(n) => n.merge(Novel { count: 1, last: t, head }),
+                    None => {
+                        tuples.insert(values, Novel { count: 1, last: t, head });
+                    }
+                }
+            }
+            return;
+        }
         let width = (c.corr.timespan_ms / SUB_BUCKETS).max(1000);
         let b = t.div_euclid(width);
         let nrules = c.corr.rules.len();
@@ -491,6 +670,7 @@ fn window_matches(c: &crate::plan::CorrelationRule, w: &Bucket) -> bool {
         CorrelationKind::ValueCount => w.distinct.len() as f64,
         CorrelationKind::ValueSum => w.sum,
         CorrelationKind::Temporal => seen as f64,
+        CorrelationKind::FirstSeen => return false, // judged in `finish` against the history
         CorrelationKind::TemporalOrdered => {
             // In order: each rule has an event no earlier than the previous rule's earliest.
             let mut cursor = i64::MIN;

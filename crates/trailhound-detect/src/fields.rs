@@ -45,6 +45,34 @@ pub enum Computed {
     /// CloudTrail: who an S3 bucket policy/ACL change opens the bucket to (`bucket_exposure`,
     /// see [`crate::policy`]).
     BucketExposure,
+    /// CloudTrail: the principal behind a call: the role for an assumed-role session, else the
+    /// identity's ARN (`principal_arn`).
+    PrincipalArn,
+    /// CloudTrail: the caller's network, `a.b.c.0/24` or an IPv6 /48 (`source_ip_prefix`);
+    /// service names as they are.
+    SourceIpPrefix,
+    /// CloudTrail: the user agent's first product token, lower-cased (`user_agent_family`).
+    UserAgentFamily,
+}
+
+fn ip_prefix(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => {
+            let o = a.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        Ok(std::net::IpAddr::V6(a)) => {
+            let s = a.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+        Err(_) => ip.to_owned(),
+    }
+}
+
+fn ua_family(ua: &str) -> String {
+    let ua = ua.trim().trim_start_matches('[');
+    let end = ua.find(['/', ' ', '(', ',', ']']).unwrap_or(ua.len());
+    ua[..end].to_ascii_lowercase()
 }
 
 /// Core fields served from typed values.
@@ -78,6 +106,15 @@ impl FieldRef {
         let typed = match (kind, field) {
             (LogKind::CloudTrail, "bucket_exposure") => {
                 return FieldRef::Computed(Computed::BucketExposure);
+            }
+            (LogKind::CloudTrail, "principal_arn") => {
+                return FieldRef::Computed(Computed::PrincipalArn);
+            }
+            (LogKind::CloudTrail, "source_ip_prefix") => {
+                return FieldRef::Computed(Computed::SourceIpPrefix);
+            }
+            (LogKind::CloudTrail, "user_agent_family") => {
+                return FieldRef::Computed(Computed::UserAgentFamily);
             }
             (LogKind::CloudTrail, "eventName") => Some(Typed::EventName),
             (LogKind::CloudTrail, "eventSource") => Some(Typed::EventSource),
@@ -259,6 +296,28 @@ impl<'a> Event<'_, 'a> {
                     out.push(Val::Str(Cow::Borrowed(e.as_str())));
                 }
             }
+            (Event::CloudTrail(r), FieldRef::Computed(Computed::PrincipalArn)) => {
+                let mut issuer = Vals::new();
+                if r.identity.kind.as_deref() == Some("AssumedRole")
+                    && let Some(v) = r.members.get("userIdentity")
+                {
+                    json_values(v, &["sessionContext", "sessionIssuer", "arn"], &mut issuer);
+                }
+                match issuer.into_iter().find(|v| v.text().is_some_and(|t| !t.is_empty())) {
+                    Some(v) => out.push(v),
+                    None => out.extend(s(&r.identity.arn)),
+                }
+            }
+            (Event::CloudTrail(r), FieldRef::Computed(Computed::SourceIpPrefix)) => {
+                if let Some(ip) = &r.source_ip {
+                    out.push(Val::Str(Cow::Owned(ip_prefix(ip))));
+                }
+            }
+            (Event::CloudTrail(r), FieldRef::Computed(Computed::UserAgentFamily)) => {
+                if let Some(ua) = &r.user_agent {
+                    out.push(Val::Str(Cow::Owned(ua_family(ua))));
+                }
+            }
             (Event::Dns(r), FieldRef::Computed(c)) => {
                 let name = r.query_name.as_ref();
                 out.push(match c {
@@ -272,7 +331,10 @@ impl<'a> Event<'_, 'a> {
                         "{:.2}",
                         crate::names::tunnel::score(name)
                     ))),
-                    Computed::BucketExposure => return,
+                    Computed::BucketExposure
+                    | Computed::PrincipalArn
+                    | Computed::SourceIpPrefix
+                    | Computed::UserAgentFamily => return,
                 });
             }
             (Event::Dns(r), FieldRef::Path(segs)) => {
@@ -317,6 +379,16 @@ impl<'a> Event<'_, 'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn computed_cloudtrail_signals() {
+        assert_eq!(ip_prefix("203.0.113.77"), "203.0.113.0/24");
+        assert_eq!(ip_prefix("2001:db8:1:2::1"), "2001:db8:1::/48");
+        assert_eq!(ip_prefix("ec2.amazonaws.com"), "ec2.amazonaws.com");
+        assert_eq!(ua_family("aws-cli/2.15.0 Python/3.11"), "aws-cli");
+        assert_eq!(ua_family("[Boto3/1.34.0 md/Botocore#1.34]"), "boto3");
+        assert_eq!(ua_family("console.amazonaws.com"), "console.amazonaws.com");
+    }
 
     #[test]
     fn arrays_fan_out() {

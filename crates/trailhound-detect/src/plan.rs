@@ -117,6 +117,9 @@ pub struct CorrelationRule {
     pub rule: Rule,
     /// Its correlation section.
     pub corr: Correlation,
+    /// `first_seen`: the index of the history it judges against (correlations with the same
+    /// history rule, group-by and fields share one, so each event updates it once).
+    pub history: Option<usize>,
 }
 
 /// The whole plan.
@@ -126,6 +129,8 @@ pub struct Plan {
     pub rules: Vec<DetectionRule>,
     /// Correlations.
     pub correlations: Vec<CorrelationRule>,
+    /// Number of distinct `first_seen` histories.
+    pub histories: usize,
     /// CloudTrail rules by lower-cased `eventName`.
     pub ct_by_name: HashMap<String, Vec<u32>>,
     /// CloudTrail rules that any record may meet.
@@ -197,10 +202,25 @@ impl Plan {
             }
         }
         p.build_prefilters(pending_ct);
+        let mut histories: std::collections::HashMap<(String, Vec<String>, Vec<String>), usize> =
+            std::collections::HashMap::new();
         for r in &set.rules {
             if let Body::Correlation(c) = &r.body {
                 let ci = p.correlations.len() as u32;
+                let mut history = None;
+                let mut shared = false;
+                if c.kind == trailhound_rules::rule::CorrelationKind::FirstSeen {
+                    let key = (c.rules[0].clone(), c.group_by.clone(), c.fields.clone());
+                    let n = histories.len();
+                    let h = *histories.entry(key).or_insert(n);
+                    shared = h < n;
+                    history = Some(h);
+                    p.histories = p.histories.max(h + 1);
+                }
                 for (pos, rid) in c.rules.iter().enumerate() {
+                    if pos == 0 && shared {
+                        continue;
+                    }
                     if let Some(&di) = by_id.get(rid) {
                         p.rules[di as usize].feeds.push((ci, pos as u32));
                     }
@@ -208,6 +228,7 @@ impl Plan {
                 p.correlations.push(CorrelationRule {
                     rule: r.clone(),
                     corr: c.clone(),
+                    history,
                 });
             }
         }

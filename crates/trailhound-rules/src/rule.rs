@@ -76,6 +76,11 @@ pub enum CorrelationKind {
     TemporalOrdered,
     /// Sum of a numeric field.
     ValueSum,
+    /// trailhound extension: behaviour from a value a group had not shown during its learning
+    /// period (`timespan`). The first referenced rule is the group's history (every event that
+    /// counts as "seen"); events of the other rules are judged; `fields` are the signals; the
+    /// condition counts how many of them must be new (default 1).
+    FirstSeen,
 }
 
 /// A correlation condition operator.
@@ -124,6 +129,8 @@ pub struct Correlation {
     pub condition: Vec<(CondOp, f64)>,
     /// The field of `value_count`/`value_sum`.
     pub field: Option<String>,
+    /// The signal fields of `first_seen`.
+    pub fields: Vec<String>,
 }
 
 /// What a rule does.
@@ -420,6 +427,7 @@ fn correlation(doc: &Doc, c: &MarkedMappingNode) -> Result<Correlation, Problem>
         Some("temporal") => CorrelationKind::Temporal,
         Some("temporal_ordered") => CorrelationKind::TemporalOrdered,
         Some("value_sum") => CorrelationKind::ValueSum,
+        Some("first_seen") => CorrelationKind::FirstSeen,
         Some(other) => {
             return Err(err(
                 line,
@@ -492,8 +500,15 @@ fn correlation(doc: &Doc, c: &MarkedMappingNode) -> Result<Correlation, Problem>
                 "correlation needs a `condition` (gt, gte, lt, lte, eq, neq)",
             ));
         }
+        CorrelationKind::FirstSeen if rules.len() < 2 || list("fields").is_empty() => {
+            return Err(err(
+                line,
+                "first_seen needs `rules` (history rule first, then the behaviour) and `fields`",
+            ));
+        }
         _ => {}
     }
+    let fields = list("fields");
     Ok(Correlation {
         kind,
         rules,
@@ -501,6 +516,7 @@ fn correlation(doc: &Doc, c: &MarkedMappingNode) -> Result<Correlation, Problem>
         timespan_ms,
         condition,
         field,
+        fields,
     })
 }
 
