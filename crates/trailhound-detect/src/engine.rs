@@ -85,7 +85,10 @@ struct History {
 
 impl History {
     fn new(fields: usize) -> Self {
-        History { start: i64::MAX, seen: vec![HashMap::new(); fields] }
+        History {
+            start: i64::MAX,
+            seen: vec![HashMap::new(); fields],
+        }
     }
     fn see(&mut self, t: i64, values: &[String]) {
         self.start = self.start.min(t);
@@ -375,12 +378,10 @@ impl Detector {
         for (ci, novels) in self.st.novel.into_iter().enumerate() {
             let c = &plan.correlations[ci];
             let Some(hi) = c.history else { continue };
-            let Some(hist) = self.st.hist.get(hi) else { continue };
-            let need = c
-                .corr
-                .condition
-                .first()
-                .map_or(1.0, |&(_, v)| v);
+            let Some(hist) = self.st.hist.get(hi) else {
+                continue;
+            };
+            let need = c.corr.condition.first().map_or(1.0, |&(_, v)| v);
             let mut groups: Vec<_> = novels.into_iter().collect();
             groups.sort_by(|a, b| a.0.cmp(&b.0));
             for (g, tuples) in groups {
@@ -615,12 +616,29 @@ impl State {
                 }
             }
             if pos > 0 {
-                let head = (t, account.to_owned(), region.to_owned(), resource(&c.rule.finding.resources, ev, account), sample(ev));
+                let head = (
+                    t,
+                    account.to_owned(),
+                    region.to_owned(),
+                    resource(&c.rule.finding.resources, ev, account),
+                    sample(ev),
+                );
                 let tuples = self.novel[ci as usize].entry(group).or_default();
                 match tuples.get_mut(&values) {
-                    Some(n) => n.merge(Novel { count: 1, last: t, head }),
+                    Some(n) => n.merge(Novel {
+                        count: 1,
+                        last: t,
+                        head,
+                    }),
                     None => {
-                        tuples.insert(values, Novel { count: 1, last: t, head });
+                        tuples.insert(
+                            values,
+                            Novel {
+                                count: 1,
+                                last: t,
+                                head,
+                            },
+                        );
                     }
                 }
             }

@@ -303,7 +303,10 @@ impl<'a> Event<'_, 'a> {
                 {
                     json_values(v, &["sessionContext", "sessionIssuer", "arn"], &mut issuer);
                 }
-                match issuer.into_iter().find(|v| v.text().is_some_and(|t| !t.is_empty())) {
+                match issuer
+                    .into_iter()
+                    .find(|v| v.text().is_some_and(|t| !t.is_empty()))
+                {
                     Some(v) => out.push(v),
                     None => out.extend(s(&r.identity.arn)),
                 }

@@ -66,7 +66,8 @@ fn narrows(cond: Option<&Value>) -> bool {
     };
     ops.values().any(|keys| {
         keys.as_object().is_some_and(|k| {
-            k.keys().any(|key| NARROWING.contains(&key.to_ascii_lowercase().as_str()))
+            k.keys()
+                .any(|key| NARROWING.contains(&key.to_ascii_lowercase().as_str()))
         })
     })
 }
@@ -143,9 +144,15 @@ mod tests {
     #[test]
     fn star_without_narrowing_condition_is_anonymous() {
         let rp = r#"{"bucketName":"b","bucketPolicy":{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}}"#;
-        assert_eq!(request_exposure("PutBucketPolicy", rp), Some(Exposure::Anonymous));
+        assert_eq!(
+            request_exposure("PutBucketPolicy", rp),
+            Some(Exposure::Anonymous)
+        );
         let rp = r#"{"bucketPolicy":{"Statement":{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":"s3:*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}}}"#;
-        assert_eq!(request_exposure("PutBucketPolicy", rp), Some(Exposure::Anonymous));
+        assert_eq!(
+            request_exposure("PutBucketPolicy", rp),
+            Some(Exposure::Anonymous)
+        );
     }
 
     #[test]
@@ -154,18 +161,28 @@ mod tests {
         assert_eq!(request_exposure("PutBucketPolicy", rp), None);
         let rp = r#"{"bucketPolicy":{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"s3:GetObject"}]}}"#;
         assert_eq!(request_exposure("PutBucketPolicy", rp), None);
-        let rp = r#"{"bucketPolicy":{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*"}]}}"#;
+        let rp =
+            r#"{"bucketPolicy":{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*"}]}}"#;
         assert_eq!(request_exposure("PutBucketPolicy", rp), None);
     }
 
     #[test]
     fn acl_grants_and_canned_acls() {
         let rp = r#"{"bucketName":"b","AccessControlPolicy":{"AccessControlList":{"Grant":[{"Grantee":{"xsi:type":"Group","URI":"http://acs.amazonaws.com/groups/global/AllUsers"},"Permission":"READ"}]}}}"#;
-        assert_eq!(request_exposure("PutBucketAcl", rp), Some(Exposure::Anonymous));
+        assert_eq!(
+            request_exposure("PutBucketAcl", rp),
+            Some(Exposure::Anonymous)
+        );
         let rp = r#"{"bucketName":"b","x-amz-grant-read":"uri=http://acs.amazonaws.com/groups/global/AuthenticatedUsers"}"#;
-        assert_eq!(request_exposure("PutBucketAcl", rp), Some(Exposure::AuthenticatedUsers));
+        assert_eq!(
+            request_exposure("PutBucketAcl", rp),
+            Some(Exposure::AuthenticatedUsers)
+        );
         let rp = r#"{"bucketName":"b","x-amz-acl":["public-read"]}"#;
-        assert_eq!(request_exposure("PutBucketAcl", rp), Some(Exposure::Anonymous));
+        assert_eq!(
+            request_exposure("PutBucketAcl", rp),
+            Some(Exposure::Anonymous)
+        );
         let rp = r#"{"bucketName":"b","x-amz-acl":["private"]}"#;
         assert_eq!(request_exposure("PutBucketAcl", rp), None);
         assert_eq!(request_exposure("PutBucketAcl", "not json"), None);

@@ -9,8 +9,17 @@ use trailhound::rules::{LoadOptions, load};
 use trailhound::{Detector, LogKind, Plan};
 
 fn types(lists: Vec<(String, Vec<String>)>, kind: LogKind, ev: &serde_json::Value) -> Vec<String> {
-    let (set, diags) = load(&LoadOptions { bundled: true, lists, ..Default::default() });
-    assert!(diags.iter().all(|d| d.level != trailhound::rules::Level::Error), "{diags:?}");
+    let (set, diags) = load(&LoadOptions {
+        bundled: true,
+        lists,
+        ..Default::default()
+    });
+    assert!(
+        diags
+            .iter()
+            .all(|d| d.level != trailhound::rules::Level::Error),
+        "{diags:?}"
+    );
     let mut d = Detector::new(Arc::new(Plan::new(&set, &[])));
     feed(&mut d, kind, ev).unwrap();
     d.finish().into_iter().map(|f| f.finding_type).collect()
@@ -35,25 +44,115 @@ fn list_driven_rules_fire_when_the_list_is_filled() {
                "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice", "accessKeyId": "AKIAEXAMPLE"}})
     };
     let cases: Vec<(&str, &str, LogKind, serde_json::Value, &str)> = vec![
-        ("c2-ips", "198.51.100.9", LogKind::VpcFlow, flow("198.51.100.9"), "Backdoor:EC2/C&CActivity.B"),
-        ("blackhole-ips", "198.51.100.0/24", LogKind::VpcFlow, flow("198.51.100.9"), "Trojan:EC2/BlackholeTraffic"),
-        ("drop-point-ips", "198.51.100.9", LogKind::VpcFlow, flow("198.51.100.9"), "Trojan:EC2/DropPoint"),
-        ("blackhole-domains", "sink.example", LogKind::Dns, dns("a.sink.example.", "192.0.2.1"), "Trojan:EC2/BlackholeTraffic!DNS"),
-        ("blackhole-ips", "192.0.2.1", LogKind::Dns, dns("x.example.com.", "192.0.2.1"), "Trojan:EC2/BlackholeTraffic!DNS"),
-        ("drop-point-domains", "drop.example", LogKind::Dns, dns("drop.example.", "192.0.2.1"), "Trojan:EC2/DropPoint!DNS"),
-        ("phishing-domains", "phish.example", LogKind::Dns, dns("login.phish.example.", "192.0.2.1"), "Trojan:EC2/PhishingDomainRequest!DNS"),
-        ("driveby-domains", "dl.example", LogKind::Dns, dns("dl.example.", "192.0.2.1"), "Trojan:EC2/DriveBySourceTraffic!DNS"),
-        ("dga-domains", "qwrtzp.example", LogKind::Dns, dns("qwrtzp.example.", "192.0.2.1"), "Trojan:EC2/DGADomainRequest.C!DNS"),
-        ("malicious-domains", "bad.example", LogKind::Dns, dns("bad.example.", "192.0.2.1"), "Impact:EC2/MaliciousDomainRequest.Reputation"),
-        ("sinkhole-ips", "192.0.2.1", LogKind::Dns, dns("x.example.com.", "192.0.2.1"), "Impact:EC2/MaliciousDomainRequest.Reputation"),
-        ("crypto-reputation-domains", "coin.example", LogKind::Dns, dns("coin.example.", "192.0.2.1"), "Impact:EC2/BitcoinDomainRequest.Reputation"),
-        ("malicious-ips", "198.51.100.66", LogKind::CloudTrail, ct("CreateUser"), "UnauthorizedAccess:IAMUser/MaliciousIPCaller"),
-        ("malicious-ips", "198.51.100.66", LogKind::CloudTrail, ct("ListUsers"), "Recon:IAMUser/MaliciousIPCaller"),
+        (
+            "c2-ips",
+            "198.51.100.9",
+            LogKind::VpcFlow,
+            flow("198.51.100.9"),
+            "Backdoor:EC2/C&CActivity.B",
+        ),
+        (
+            "blackhole-ips",
+            "198.51.100.0/24",
+            LogKind::VpcFlow,
+            flow("198.51.100.9"),
+            "Trojan:EC2/BlackholeTraffic",
+        ),
+        (
+            "drop-point-ips",
+            "198.51.100.9",
+            LogKind::VpcFlow,
+            flow("198.51.100.9"),
+            "Trojan:EC2/DropPoint",
+        ),
+        (
+            "blackhole-domains",
+            "sink.example",
+            LogKind::Dns,
+            dns("a.sink.example.", "192.0.2.1"),
+            "Trojan:EC2/BlackholeTraffic!DNS",
+        ),
+        (
+            "blackhole-ips",
+            "192.0.2.1",
+            LogKind::Dns,
+            dns("x.example.com.", "192.0.2.1"),
+            "Trojan:EC2/BlackholeTraffic!DNS",
+        ),
+        (
+            "drop-point-domains",
+            "drop.example",
+            LogKind::Dns,
+            dns("drop.example.", "192.0.2.1"),
+            "Trojan:EC2/DropPoint!DNS",
+        ),
+        (
+            "phishing-domains",
+            "phish.example",
+            LogKind::Dns,
+            dns("login.phish.example.", "192.0.2.1"),
+            "Trojan:EC2/PhishingDomainRequest!DNS",
+        ),
+        (
+            "driveby-domains",
+            "dl.example",
+            LogKind::Dns,
+            dns("dl.example.", "192.0.2.1"),
+            "Trojan:EC2/DriveBySourceTraffic!DNS",
+        ),
+        (
+            "dga-domains",
+            "qwrtzp.example",
+            LogKind::Dns,
+            dns("qwrtzp.example.", "192.0.2.1"),
+            "Trojan:EC2/DGADomainRequest.C!DNS",
+        ),
+        (
+            "malicious-domains",
+            "bad.example",
+            LogKind::Dns,
+            dns("bad.example.", "192.0.2.1"),
+            "Impact:EC2/MaliciousDomainRequest.Reputation",
+        ),
+        (
+            "sinkhole-ips",
+            "192.0.2.1",
+            LogKind::Dns,
+            dns("x.example.com.", "192.0.2.1"),
+            "Impact:EC2/MaliciousDomainRequest.Reputation",
+        ),
+        (
+            "crypto-reputation-domains",
+            "coin.example",
+            LogKind::Dns,
+            dns("coin.example.", "192.0.2.1"),
+            "Impact:EC2/BitcoinDomainRequest.Reputation",
+        ),
+        (
+            "malicious-ips",
+            "198.51.100.66",
+            LogKind::CloudTrail,
+            ct("CreateUser"),
+            "UnauthorizedAccess:IAMUser/MaliciousIPCaller",
+        ),
+        (
+            "malicious-ips",
+            "198.51.100.66",
+            LogKind::CloudTrail,
+            ct("ListUsers"),
+            "Recon:IAMUser/MaliciousIPCaller",
+        ),
     ];
     for (list, entry, kind, ev, want) in cases {
         let with = types(vec![(list.into(), vec![entry.into()])], kind, &ev);
-        assert!(with.iter().any(|t| t == want), "{list}={entry}: {want} not in {with:?}");
+        assert!(
+            with.iter().any(|t| t == want),
+            "{list}={entry}: {want} not in {with:?}"
+        );
         let without = types(Vec::new(), kind, &ev);
-        assert!(!without.iter().any(|t| t == want), "{want} fired with an empty {list}");
+        assert!(
+            !without.iter().any(|t| t == want),
+            "{want} fired with an empty {list}"
+        );
     }
 }

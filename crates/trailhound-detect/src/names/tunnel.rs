@@ -89,7 +89,10 @@ mod tests {
     #[test]
     fn encoded_labels_score_and_hostnames_do_not() {
         assert!(score("q+Z8AnwaBA.hidemyself.org.") >= 1.0);
-        assert!(score("paaamiiiaaqmijqpabamikapabimikipabqmikqpabymikyr4k2j3h5g6f7d8x.hidemyself.org") >= 1.0);
+        assert!(
+            score("paaamiiiaaqmijqpabamikapabimikipabqmikqpabymikyr4k2j3h5g6f7d8x.hidemyself.org")
+                >= 1.0
+        );
         assert!(score("www.google.com") < 0.5);
         assert_eq!(score("www.google.com"), 0.1);
         assert!(score("ec2-54-1-2-3.compute-1.amazonaws.com") < 1.0);
