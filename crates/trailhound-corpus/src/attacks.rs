@@ -9,6 +9,8 @@ use serde::Serialize;
 use trailhound_model::LogKind;
 use trailhound_model::time::format_millis;
 
+use trailhound_rules::Rule;
+
 use crate::netlogs::eni;
 use crate::rng::Rng;
 
@@ -16,15 +18,15 @@ use crate::rng::Rng;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroundTruth {
     /// Scenario name.
-    pub scenario: &'static str,
+    pub scenario: String,
     /// Log kind it is written into.
     pub kind: LogKind,
     /// The GuardDuty finding type it should raise.
-    pub finding_type: &'static str,
+    pub finding_type: String,
     /// Account of the records.
     pub account: String,
     /// Resource type (`AccessKey`, `Instance`, …).
-    pub resource_type: &'static str,
+    pub resource_type: String,
     /// Resource id.
     pub resource_id: String,
     /// Records injected.
@@ -113,11 +115,11 @@ pub fn plan(
         kind,
         object,
         truth: GroundTruth {
-            scenario,
+            scenario: String::from(scenario),
             kind,
-            finding_type,
+            finding_type: String::from(finding_type),
             account: account.to_owned(),
-            resource_type,
+            resource_type: String::from(resource_type),
             resource_id,
             records: recs.len() as u64,
             first_seen: format_millis(t0),
@@ -250,7 +252,7 @@ pub fn plan(
         ));
     }
     if let Some((i, t)) = pick(LogKind::VpcFlow, &mut r) {
-        let (eni_id, ip, inst) = eni(7);
+        let (eni_id, ip, _) = eni(7);
         let recs: Vec<String> = (0..200)
             .map(|k| {
                 let s = (t / 1000) + k;
@@ -267,8 +269,8 @@ pub fn plan(
             "ssh-brute-force-inbound",
             LogKind::VpcFlow,
             "UnauthorizedAccess:EC2/SSHBruteForce",
-            "Instance",
-            inst,
+            "NetworkInterface",
+            eni_id.clone(),
             i,
             recs,
             t,
@@ -276,7 +278,7 @@ pub fn plan(
         ));
     }
     if let Some((i, t)) = pick(LogKind::VpcFlow, &mut r) {
-        let (eni_id, ip, inst) = eni(11);
+        let (eni_id, ip, _) = eni(11);
         let recs: Vec<String> = (0..300)
             .map(|k| {
                 let s = (t / 1000) + k / 10;
@@ -292,8 +294,8 @@ pub fn plan(
             "outbound-port-scan",
             LogKind::VpcFlow,
             "Recon:EC2/Portscan",
-            "Instance",
-            inst,
+            "NetworkInterface",
+            eni_id.clone(),
             i,
             recs,
             t,
@@ -419,5 +421,162 @@ pub fn plan(
             t + 299 * 500,
         ));
     }
+    let covered: Vec<String> = out.iter().map(|x| x.truth.finding_type.clone()).collect();
+    for (kind, rule, case) in rule_cases(&covered) {
+        let Some((i, t)) = pick(kind, &mut r) else {
+            continue;
+        };
+        if let Some(inj) = rule_scenario(kind, &rule, &case, account, i, t) {
+            out.push(inj);
+        }
+    }
     out
+}
+
+/// The first `tests.match` case of every bundled flow and resolver rule that raises a finding
+/// type no hand-written scenario covers (and needs no list filled by the user).
+fn rule_cases(covered: &[String]) -> Vec<(LogKind, Rule, Vec<serde_json::Value>)> {
+    let (set, _) = trailhound_rules::load(&trailhound_rules::LoadOptions {
+        bundled: true,
+        ..Default::default()
+    });
+    let mut seen: Vec<String> = covered.to_vec();
+    let mut out = Vec::new();
+    for rule in set.rules {
+        let raises = rule.generate || matches!(rule.body, trailhound_rules::Body::Correlation(_));
+        let kind = rule.kind;
+        if !matches!(kind, LogKind::VpcFlow | LogKind::Dns) {
+            continue;
+        }
+        if !raises || seen.contains(&rule.finding.finding_type) {
+            continue;
+        }
+        let Some(case) = rule.tests.matching.first() else {
+            continue;
+        };
+        seen.push(rule.finding.finding_type.clone());
+        let events = case.events.clone();
+        out.push((kind, rule, events));
+    }
+    out
+}
+
+fn field<'v>(ev: &'v serde_json::Value, path: &str) -> Option<&'v serde_json::Value> {
+    path.split('.').try_fold(ev, |v, k| v.get(k))
+}
+
+fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A rule's test case as corpus records: flow events become default-format lines, resolver
+/// events JSON lines, all moved to start at `t` (keeping their spacing) in `account`.
+fn rule_scenario(
+    kind: LogKind,
+    rule: &Rule,
+    case: &[serde_json::Value],
+    account: &str,
+    object: usize,
+    t: i64,
+) -> Option<Injection> {
+    let time_of = |ev: &serde_json::Value| -> Option<i64> {
+        match kind {
+            LogKind::VpcFlow => {
+                field(ev, "start").map(|v| text(v).parse::<i64>().unwrap_or(0) * 1000)
+            }
+            _ => field(ev, "query_timestamp")
+                .and_then(|v| trailhound_model::time::parse_timestamp(&text(v))),
+        }
+    };
+    let base = case.iter().filter_map(time_of).min().unwrap_or(0);
+    let mut recs = Vec::new();
+    let (mut t0, mut t1) = (i64::MAX, i64::MIN);
+    for ev in case {
+        let at = t + time_of(ev).map_or(0, |x| x - base);
+        t0 = t0.min(at);
+        t1 = t1.max(at);
+        match kind {
+            LogKind::VpcFlow => {
+                let get = |k: &str, d: &str| field(ev, k).map(text).unwrap_or_else(|| d.to_owned());
+                let dur = field(ev, "end")
+                    .zip(field(ev, "start"))
+                    .map(|(e, s)| {
+                        text(e).parse::<i64>().unwrap_or(0) - text(s).parse::<i64>().unwrap_or(0)
+                    })
+                    .unwrap_or(1)
+                    .max(0);
+                let s = at / 1000;
+                recs.push(format!(
+                    "2 {account} {} {} {} {} {} {} {} {} {s} {} {} OK",
+                    get("interface-id", "eni-0scenario"),
+                    get("srcaddr", "10.0.0.99"),
+                    get("dstaddr", "10.0.0.98"),
+                    get("srcport", "40000"),
+                    get("dstport", "443"),
+                    get("protocol", "6"),
+                    get("packets", "1"),
+                    get("bytes", "60"),
+                    s + dur,
+                    get("action", "ACCEPT"),
+                ));
+            }
+            _ => {
+                let mut obj = ev.as_object()?.clone();
+                obj.insert("version".into(), "1.100000".into());
+                obj.insert("account_id".into(), account.into());
+                obj.entry("region").or_insert_with(|| "us-east-1".into());
+                obj.entry("vpc_id")
+                    .or_insert_with(|| "vpc-0scenario".into());
+                obj.insert("query_timestamp".into(), format_millis(at).into());
+                obj.entry("query_class").or_insert_with(|| "IN".into());
+                obj.entry("rcode").or_insert_with(|| "NOERROR".into());
+                obj.entry("answers")
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+                obj.entry("srcport").or_insert_with(|| "53000".into());
+                obj.entry("transport").or_insert_with(|| "UDP".into());
+                recs.push(serde_json::Value::Object(obj).to_string());
+            }
+        }
+    }
+    // Default-format flow lines carry no instance id: the finding falls back to the interface.
+    const V2: &[&str] = &[
+        "interface-id",
+        "srcaddr",
+        "dstaddr",
+        "srcport",
+        "dstport",
+        "account-id",
+    ];
+    let (rtype, rid) = rule
+        .finding
+        .resources
+        .iter()
+        .filter(|spec| kind != LogKind::VpcFlow || V2.contains(&spec.field.as_str()))
+        .find_map(|spec| {
+            case.iter()
+                .find_map(|ev| field(ev, &spec.field).map(text))
+                .filter(|v| !v.is_empty() && v != "-")
+                .map(|v| (spec.kind.clone(), v))
+        })
+        .unwrap_or_else(|| ("Account".into(), account.to_owned()));
+    Some(Injection {
+        kind,
+        object,
+        truth: GroundTruth {
+            scenario: format!("rule-{}", rule.id),
+            kind,
+            finding_type: rule.finding.finding_type.clone(),
+            account: account.to_owned(),
+            resource_type: rtype,
+            resource_id: rid,
+            records: recs.len() as u64,
+            first_seen: format_millis(t0),
+            last_seen: format_millis(t1),
+            object: String::new(),
+        },
+        records: recs,
+    })
 }

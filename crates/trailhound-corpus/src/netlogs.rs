@@ -74,11 +74,16 @@ pub fn flow_line(r: &mut Rng, account: &str, region: &str, custom: bool, t: i64,
         local
     };
     let proto = *r.pick(&[6u64, 6, 6, 6, 6, 17, 17, 1]);
-    let service_port = *r.pick(&[
-        443u64, 443, 443, 80, 22, 3389, 53, 123, 5432, 3306, 8080, 9200, 25,
-    ]);
-    let ephemeral = r.range(32768, 65535);
     let inbound = r.chance(0.4);
+    // Instances serve many ports but call out to few: web, DNS, NTP and databases.
+    let service_port = if inbound {
+        *r.pick(&[
+            443u64, 443, 443, 80, 22, 3389, 53, 123, 5432, 3306, 8080, 9200, 25,
+        ])
+    } else {
+        *r.pick(&[443u64, 443, 443, 80, 53, 123, 5432, 3306])
+    };
+    let ephemeral = r.range(32768, 65535);
     let (src, dst, sp, dp) = if inbound {
         (other.clone(), me.clone(), ephemeral, service_port)
     } else {

@@ -256,7 +256,13 @@ impl Model {
     }
 
     /// The model's score for a name: the logistic regression's log-odds (higher is more DGA-like).
+    /// Names that cannot be a registered DGA domain score [`NOT_SCORED`]: names under a
+    /// private-use top-level domain (`.internal`, `.local`, `.corp`, …; VPC host names) and names
+    /// that are themselves a public suffix (`s3.us-east-1.amazonaws.com`).
     pub fn score(&self, name: &str) -> f64 {
+        if !scorable(name) {
+            return NOT_SCORED;
+        }
         let f = features(&self.ngrams, name);
         let mut z = self.bias;
         for i in 0..f.len() {
@@ -366,6 +372,37 @@ impl Model {
         }
         out
     }
+}
+
+/// The score of names the model does not judge (far below any threshold).
+pub const NOT_SCORED: f64 = -100.0;
+
+/// Top-level domains reserved or used for private names (RFC 2606, RFC 6762, RFC 8375, ICANN's
+/// 2024 `.internal` reservation, and common corporate choices).
+const PRIVATE_TLDS: &[&str] = &[
+    "internal",
+    "local",
+    "localdomain",
+    "localhost",
+    "lan",
+    "corp",
+    "home",
+    "intranet",
+    "private",
+    "test",
+    "example",
+    "invalid",
+    "arpa",
+];
+
+fn scorable(name: &str) -> bool {
+    let n = name.trim_end_matches('.');
+    let tld = n.rsplit('.').next().unwrap_or(n);
+    if PRIVATE_TLDS.iter().any(|t| t.eq_ignore_ascii_case(tld)) {
+        return false;
+    }
+    let p = split_name(n);
+    !(p.subdomain.is_empty() && p.registered == p.suffix) && !p.label.contains('.')
 }
 
 /// The bundled model's score for `name` (log-odds; the bundled rules' thresholds are in this unit).
@@ -550,6 +587,19 @@ mod tests {
         for d in ["google.com", "xjvyvnzivvt.net", "ysogekiz.bazar", "a.b"] {
             assert!((m.score(d) - again.score(d)).abs() < 1e-3, "{d}");
         }
+    }
+
+    #[test]
+    fn private_and_suffix_names_are_not_scored() {
+        for n in [
+            "nonexistent.internal.",
+            "ip-10-0-0-1.ec2.internal",
+            "s3.us-east-1.amazonaws.com",
+            "printer.local",
+        ] {
+            assert_eq!(score(n), NOT_SCORED, "{n}");
+        }
+        assert!(score("xgvtmdqswnvhqjrlmjad.com") > 3.0);
     }
 
     #[test]
