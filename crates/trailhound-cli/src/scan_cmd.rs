@@ -16,6 +16,16 @@ use trailhound::{ScanOptions, ScanSummary, TimeRange};
 pub enum Format {
     /// One finding per line as JSON (the default; machine-readable).
     Jsonl,
+    /// A JSON array of Security Hub ASFF findings.
+    Asff,
+    /// BatchImportFindings request bodies (at most 100 findings each) as files in the -o folder.
+    AsffBatches,
+    /// Parquet, one row per finding (needs -o).
+    Parquet,
+    /// OCSF 1.1 Detection Finding (class 2004) Parquet, as Security Lake stores it (needs -o).
+    OcsfParquet,
+    /// A table grouped by severity, for people.
+    Table,
 }
 
 #[derive(Args, Debug)]
@@ -39,9 +49,19 @@ pub struct ScanArgs {
     /// Findings output format.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     format: Format,
-    /// Write findings to FILE instead of stdout.
+    /// Write findings to FILE instead of stdout (a folder for asff-batches).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
+    /// ASFF: ProductArn for every finding (default: the finding's account and region's
+    /// `product/<account>/default`).
+    #[arg(long, value_name = "ARN")]
+    product_arn: Option<String>,
+    /// ASFF: account for findings whose logs name none.
+    #[arg(long, value_name = "ID", default_value = "000000000000")]
+    asff_account: String,
+    /// ASFF: region for findings whose logs name none.
+    #[arg(long, value_name = "REGION", default_value = "us-east-1")]
+    asff_region: String,
     #[command(flatten)]
     source: crate::rules_cmd::RuleSource,
     /// Exit with code 1 when a finding at or above this severity exists (low, medium, high, or a
@@ -191,21 +211,7 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
         b.finish_and_clear();
     }
 
-    let mut out: Vec<u8> = Vec::new();
-    match args.format {
-        Format::Jsonl => {
-            for f in &findings {
-                serde_json::to_writer(&mut out, f).context("serialising a finding")?;
-                out.push(b'\n');
-            }
-        }
-    }
-    match &args.output {
-        Some(p) => write_atomic(p, &out)?,
-        None => std::io::stdout()
-            .write_all(&out)
-            .context("writing to stdout")?,
-    }
+    write_findings(&args, &findings)?;
     if let Some(p) = &args.summary_json {
         let mut json = serde_json::to_vec_pretty(&summary).context("serialising the summary")?;
         json.push(b'\n');
@@ -223,6 +229,81 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn now_rfc3339() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    trailhound::model::time::format_millis(ms)
+}
+
+/// Writes the findings in the chosen format, to `-o` (atomically) or stdout.
+fn write_findings(args: &ScanArgs, findings: &[trailhound::Finding]) -> Result<()> {
+    use trailhound_output::{asff, parquet, table};
+    let asff_opts = asff::AsffOptions {
+        product_arn: args.product_arn.clone(),
+        default_account: args.asff_account.clone(),
+        default_region: args.asff_region.clone(),
+        now: now_rfc3339(),
+    };
+    let out: Vec<u8> = match args.format {
+        Format::Jsonl => {
+            let mut out = Vec::new();
+            for f in findings {
+                serde_json::to_writer(&mut out, f).context("serialising a finding")?;
+                out.push(b'\n');
+            }
+            out
+        }
+        Format::Asff => {
+            let v: Vec<serde_json::Value> = findings
+                .iter()
+                .map(|f| asff::finding(f, &asff_opts))
+                .collect();
+            let mut out = serde_json::to_vec_pretty(&v).context("serialising ASFF")?;
+            out.push(b'\n');
+            out
+        }
+        Format::AsffBatches => {
+            let Some(dir) = &args.output else {
+                bail!("--format asff-batches writes one file per request: give a folder with -o");
+            };
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let bodies = asff::batches(findings, &asff_opts).context("serialising ASFF")?;
+            for (i, body) in bodies.iter().enumerate() {
+                write_atomic(&dir.join(format!("batch-{:04}.json", i + 1)), body)?;
+            }
+            return Ok(());
+        }
+        Format::Parquet | Format::OcsfParquet => {
+            if args.output.is_none() {
+                bail!("--format parquet and ocsf-parquet need -o FILE");
+            }
+            let r = if args.format == Format::Parquet {
+                parquet::write_findings(Vec::new(), findings)
+            } else {
+                parquet::write_ocsf(Vec::new(), findings)
+            };
+            r.context("writing Parquet")?
+        }
+        Format::Table => {
+            let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+            let opts = table::TableOptions {
+                width: 80,
+                color: to_terminal && std::env::var_os("NO_COLOR").is_none(),
+            };
+            table::render(findings, &opts).into_bytes()
+        }
+    };
+    match &args.output {
+        Some(p) => write_atomic(p, &out)?,
+        None => std::io::stdout()
+            .write_all(&out)
+            .context("writing to stdout")?,
+    }
+    Ok(())
 }
 
 /// `low`/`medium`/`high` (the bands' lower bounds) or a number.

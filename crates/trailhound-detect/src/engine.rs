@@ -17,7 +17,7 @@ use trailhound_rules::severity_label;
 
 use crate::fields::{Event, Vals};
 use crate::finding::KeyRef;
-use crate::finding::{Agg, Finding, Key, Resource, finding_id, merge_maps, ts};
+use crate::finding::{Agg, Evidence, Finding, Key, Resource, Sample, finding_id, merge_maps, ts};
 use crate::plan::{Plan, Prefilter, Refs};
 
 /// Distinct values kept per correlation bucket before the count saturates.
@@ -36,7 +36,7 @@ struct Bucket {
     rule_first: Vec<Option<i64>>,
     rule_last: Vec<Option<i64>>,
     /// The earliest event's (time, account, region, resource, sample).
-    head: Option<(i64, String, String, Resource, String)>,
+    head: Option<(i64, String, String, Resource, Sample)>,
     last: i64,
 }
 
@@ -122,7 +122,7 @@ type Histories = HashMap<Vec<String>, History>;
 struct Novel {
     count: u64,
     last: i64,
-    head: (i64, String, String, Resource, String),
+    head: (i64, String, String, Resource, Sample),
 }
 
 impl Novel {
@@ -200,7 +200,46 @@ fn meta<'e>(ev: &'e Event<'_, '_>) -> (i64, &'e str, &'e str) {
     }
 }
 
-fn sample(ev: &Event<'_, '_>) -> String {
+fn sample(ev: &Event<'_, '_>) -> Sample {
+    Sample {
+        text: sample_text(ev),
+        evidence: evidence(ev),
+    }
+}
+
+fn evidence(ev: &Event<'_, '_>) -> Evidence {
+    let own = |c: &Option<Cow<'_, str>>| c.as_ref().map(|x| x.to_string());
+    match ev {
+        Event::CloudTrail(r) => Evidence {
+            event_id: own(&r.event_id),
+            api: Some(r.event_name.to_string()),
+            service: own(&r.event_source),
+            caller: own(&r.source_ip),
+            user_agent: own(&r.user_agent),
+            ..Evidence::default()
+        },
+        Event::Flow(r) => Evidence {
+            src_addr: r.srcaddr.map(|a| a.to_string()),
+            src_port: r.srcport,
+            dst_addr: r.dstaddr.map(|a| a.to_string()),
+            dst_port: r.dstport,
+            protocol: r.protocol,
+            action: r.action.map(|a| match a {
+                trailhound_model::FlowAction::Accept => "ACCEPT".to_owned(),
+                trailhound_model::FlowAction::Reject => "REJECT".to_owned(),
+            }),
+            ..Evidence::default()
+        },
+        Event::Dns(r) => Evidence {
+            src_addr: r.srcaddr.map(|a| a.to_string()),
+            domain: Some(r.name().into_owned()),
+            query_type: own(&r.query_type),
+            ..Evidence::default()
+        },
+    }
+}
+
+fn sample_text(ev: &Event<'_, '_>) -> String {
     match ev {
         Event::CloudTrail(r) => match &r.event_id {
             Some(id) => format!("{} {}", id, r.event_name),
@@ -528,7 +567,8 @@ impl Detector {
                     rule_id: rule.id.clone(),
                     rule_path: rule.path.clone(),
                     attack: rule.finding.attack.clone(),
-                    samples: a.samples.into_iter().map(|(_, s)| s).collect(),
+                    evidence: a.samples.iter().map(|(_, s)| s.evidence.clone()).collect(),
+                    samples: a.samples.into_iter().map(|(_, s)| s.text).collect(),
                 }
             })
             .collect();
@@ -616,21 +656,28 @@ impl State {
                 }
             }
             if pos > 0 {
-                let head = (
-                    t,
-                    account.to_owned(),
-                    region.to_owned(),
-                    resource(&c.rule.finding.resources, ev, account),
-                    sample(ev),
-                );
+                let head = || {
+                    (
+                        t,
+                        account.to_owned(),
+                        region.to_owned(),
+                        resource(&c.rule.finding.resources, ev, account),
+                        sample(ev),
+                    )
+                };
                 let tuples = self.novel[ci as usize].entry(group).or_default();
                 match tuples.get_mut(&values) {
+                    Some(n) if t > n.head.0 => {
+                        n.count += 1;
+                        n.last = n.last.max(t);
+                    }
                     Some(n) => n.merge(Novel {
                         count: 1,
                         last: t,
-                        head,
+                        head: head(),
                     }),
                     None => {
+                        let head = head();
                         tuples.insert(
                             values,
                             Novel {
@@ -648,8 +695,6 @@ impl State {
         let b = t.div_euclid(width);
         let nrules = c.corr.rules.len();
         let field_val = c.corr.field.as_ref().and_then(|f| ev.text(f));
-        let res = resource(&c.rule.finding.resources, ev, account);
-        let smp = sample(ev);
         let bucket = self.corr[ci as usize]
             .entry(group)
             .or_default()
@@ -672,9 +717,13 @@ impl State {
                 bucket.saturated = true;
             }
         }
-        let head = (t, account.to_owned(), region.to_owned(), res, smp);
-        if bucket.head.as_ref().is_none_or(|h| head < *h) {
-            bucket.head = Some(head);
+        // The head is the earliest event; build it only when this event can be it.
+        if bucket.head.as_ref().is_none_or(|h| t <= h.0) {
+            let res = resource(&c.rule.finding.resources, ev, account);
+            let head = (t, account.to_owned(), region.to_owned(), res, sample(ev));
+            if bucket.head.as_ref().is_none_or(|h| head < *h) {
+                bucket.head = Some(head);
+            }
         }
         bucket.last = bucket.last.max(t);
     }

@@ -26,6 +26,61 @@ pub struct Resource {
     pub id: String,
 }
 
+/// Structured facts of one sample event, for outputs that carry them as fields (ASFF `Action`
+/// and `Network`, OCSF evidences).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Evidence {
+    /// CloudTrail event id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// CloudTrail API (`eventName`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    /// CloudTrail service (`eventSource`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// CloudTrail caller address (`sourceIPAddress`; may be a service name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+    /// CloudTrail user agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Flow/resolver source address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_addr: Option<String>,
+    /// Flow source port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_port: Option<u16>,
+    /// Flow destination address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_addr: Option<String>,
+    /// Flow destination port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_port: Option<u16>,
+    /// Flow IANA protocol number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<u8>,
+    /// Flow action (`ACCEPT`/`REJECT`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Resolver query name (no trailing dot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Resolver query type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_type: Option<String>,
+}
+
+/// One sample event: a line for people and its facts for machines. Ordered by the text, so the
+/// kept samples are the same whatever order events arrive in.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sample {
+    /// One line (event id and API, flow tuple, query).
+    pub text: String,
+    /// The facts.
+    pub evidence: Evidence,
+}
+
 /// The aggregation key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Key {
@@ -114,12 +169,12 @@ pub struct Agg {
     /// Latest event time.
     pub last: i64,
     /// The smallest (time, sample) pairs.
-    pub samples: Vec<(i64, String)>,
+    pub samples: Vec<(i64, Sample)>,
 }
 
 impl Agg {
     /// A fresh aggregate of one event.
-    pub fn one(rule: u32, t: i64, sample: String) -> Self {
+    pub fn one(rule: u32, t: i64, sample: Sample) -> Self {
         Agg {
             rule,
             count: 1,
@@ -142,7 +197,7 @@ impl Agg {
     }
 
     /// Adds one event.
-    pub fn add(&mut self, t: i64, sample: impl FnOnce() -> String) {
+    pub fn add(&mut self, t: i64, sample: impl FnOnce() -> Sample) {
         self.count += 1;
         self.first = self.first.min(t);
         self.last = self.last.max(t);
@@ -157,7 +212,7 @@ impl Agg {
             && self
                 .samples
                 .last()
-                .is_some_and(|(lt, ls)| (t, s.as_str()) >= (*lt, ls.as_str()))
+                .is_some_and(|(lt, ls)| (t, &s) >= (*lt, ls))
         {
             return;
         }
@@ -219,8 +274,10 @@ pub struct Finding {
     pub rule_path: String,
     /// MITRE ATT&CK tags.
     pub attack: Vec<String>,
-    /// A few events (event id, flow tuple, query).
+    /// A few events (event id, flow tuple, query), earliest first.
     pub samples: Vec<String>,
+    /// The same events' facts, in the same order.
+    pub evidence: Vec<Evidence>,
 }
 
 /// The stable id of a finding key.
@@ -243,6 +300,11 @@ pub fn finding_id(k: &Key) -> String {
         .collect()
 }
 
+/// Reads a finding time back (epoch ms).
+pub fn parse_time(t: &str) -> Option<i64> {
+    trailhound_model::time::parse_timestamp(t)
+}
+
 /// Formats a time for findings.
 pub fn ts(t: i64) -> String {
     format_millis(t)
@@ -254,7 +316,13 @@ mod tests {
 
     #[test]
     fn samples_do_not_depend_on_arrival_order() {
-        let events: Vec<(i64, String)> = (0..12).map(|i| (i % 3, format!("e{}", 11 - i))).collect();
+        let smp = |s: String| Sample {
+            text: s,
+            evidence: Evidence::default(),
+        };
+        let events: Vec<(i64, Sample)> = (0..12)
+            .map(|i| (i % 3, smp(format!("e{}", 11 - i))))
+            .collect();
         let build = |order: &[usize]| {
             let (t0, s0) = &events[order[0]];
             let mut a = Agg::one(0, *t0, s0.clone());

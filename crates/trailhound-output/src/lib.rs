@@ -1,0 +1,43 @@
+//! Findings out, in the forms people and tools read them: Security Hub's ASFF (single findings
+//! or `BatchImportFindings` request bodies, [`asff`]), Parquet for data lakes in trailhound's own
+//! layout and as OCSF Detection Findings ([`parquet`]), and a table for a terminal ([`table`]).
+//! JSON lines are the findings' own serde form.
+//!
+//! This crate knows nothing of files or terminals: writers take any `std::io::Write`, and the
+//! caller decides about colour and atomic renames.
+//!
+//! ```
+//! use trailhound_detect::finding::{Finding, Resource};
+//! let f = Finding {
+//!     id: "0123456789abcdef0123456789abcdef".into(),
+//!     finding_type: "Stealth:IAMUser/CloudTrailLoggingDisabled".into(),
+//!     severity: 2.0, severity_label: "Low",
+//!     title: "Trail stopped".into(), description: "A trail was stopped.".into(),
+//!     account: Some("111122223333".into()), region: Some("us-east-1".into()),
+//!     resource: Resource { kind: "AccessKey".into(), id: "AKIAEXAMPLE".into() },
+//!     count: 1, first_seen: "2024-01-01T00:00:00.000Z".into(), last_seen: "2024-01-01T00:00:00.000Z".into(),
+//!     rule_id: "th-ct-0001".into(), rule_path: "rules/x.yml".into(), attack: vec![],
+//!     samples: vec![], evidence: vec![],
+//! };
+//! let asff = trailhound_output::asff::finding(&f, &trailhound_output::asff::AsffOptions::default());
+//! assert_eq!(asff["Types"][0], "TTPs/Defense Evasion/Stealth:IAMUser-CloudTrailLoggingDisabled");
+//! assert_eq!(asff["Severity"]["Label"], "LOW");
+//! ```
+
+pub mod asff;
+pub mod parquet;
+pub mod table;
+
+/// An error writing findings.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// Writing failed.
+    #[error("writing findings: {0}")]
+    Io(#[from] std::io::Error),
+    /// Arrow or Parquet refused the data.
+    #[error("writing Parquet: {0}")]
+    Parquet(String),
+    /// JSON serialisation failed.
+    #[error("serialising findings: {0}")]
+    Json(#[from] serde_json::Error),
+}
