@@ -211,7 +211,9 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
         b.finish_and_clear();
     }
 
+    let writing = std::time::Instant::now();
     write_findings(&args, &findings)?;
+    let write_secs = writing.elapsed().as_secs_f64();
     if let Some(p) = &args.summary_json {
         let mut json = serde_json::to_vec_pretty(&summary).context("serialising the summary")?;
         json.push(b'\n');
@@ -220,6 +222,13 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
     if !args.quiet {
         eprint!("{}", render_summary(&summary));
         eprint!("{}", render_findings(&findings));
+        eprintln!(
+            "  output: {} findings as {:?} in {:.3} s ({:.1} % of the scan)",
+            findings.len(),
+            args.format,
+            write_secs,
+            100.0 * write_secs / summary.elapsed_seconds.max(1e-9)
+        );
     }
     let failing = fail_on.is_some_and(|min| findings.iter().any(|f| f.severity >= min));
     Ok(if summary.has_input_errors() {

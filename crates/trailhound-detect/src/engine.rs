@@ -3,7 +3,7 @@
 //! ([`Detector::merge`]); [`Detector::finish`] turns the merged state into sorted findings.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use hashbrown::HashMap;
 use std::sync::Arc;
@@ -25,6 +25,9 @@ pub const MAX_DISTINCT: usize = 4096;
 /// Sub-buckets per correlation timespan (see docs/rules.md).
 pub const SUB_BUCKETS: i64 = 4;
 
+/// The earliest event of a bucket: (time, account, region, resource, sample).
+type Head = (i64, String, String, Resource, Sample);
+
 /// One correlation time bucket of one group.
 #[derive(Debug, Clone, Default)]
 struct Bucket {
@@ -36,7 +39,7 @@ struct Bucket {
     rule_first: Vec<Option<i64>>,
     rule_last: Vec<Option<i64>>,
     /// The earliest event's (time, account, region, resource, sample).
-    head: Option<(i64, String, String, Resource, Sample)>,
+    head: Option<Box<Head>>,
     last: i64,
 }
 
@@ -74,7 +77,42 @@ impl Bucket {
     }
 }
 
-type Groups = HashMap<Vec<String>, BTreeMap<i64, Bucket>>;
+/// One group's time buckets, sorted by bucket number. Most groups hold one or two buckets, so a
+/// sorted vector costs a fraction of a `BTreeMap` (whose nodes reserve room for eleven).
+#[derive(Debug, Clone, Default)]
+struct Buckets(Vec<(i64, Bucket)>);
+
+impl Buckets {
+    fn entry(&mut self, b: i64) -> &mut Bucket {
+        let i = match self.0.binary_search_by_key(&b, |(k, _)| *k) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (b, Bucket::default()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+    fn get(&self, b: &i64) -> Option<&Bucket> {
+        self.0
+            .binary_search_by_key(b, |(k, _)| *k)
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+    fn keys(&self) -> impl Iterator<Item = &i64> {
+        self.0.iter().map(|(k, _)| k)
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Correlation groups, keyed by the group-by values joined with U+001F (one allocation, one
+/// hash, instead of a vector of strings).
+type Groups = HashMap<String, Buckets>;
+
+/// Separator of the values in a group key.
+const SEP: char = '\u{1f}';
 
 /// `first_seen` history of one group: when it was first seen, and when each signal value was.
 #[derive(Debug, Clone)]
@@ -115,14 +153,14 @@ impl History {
     }
 }
 
-type Histories = HashMap<Vec<String>, History>;
+type Histories = HashMap<String, History>;
 
 /// `first_seen` behaviour of one group with one tuple of signal values.
 #[derive(Debug, Clone)]
 struct Novel {
     count: u64,
     last: i64,
-    head: (i64, String, String, Resource, Sample),
+    head: Head,
 }
 
 impl Novel {
@@ -135,7 +173,7 @@ impl Novel {
     }
 }
 
-type Novels = HashMap<Vec<String>, HashMap<Vec<String>, Novel>>;
+type Novels = HashMap<String, HashMap<Vec<String>, Novel>>;
 
 /// The detection engine's per-thread state; also a [`RecordSink`].
 #[derive(Debug, Clone)]
@@ -152,6 +190,8 @@ struct State {
     corr: Vec<Groups>,
     hist: Vec<Histories>,
     novel: Vec<Novels>,
+    /// Reused buffer for group keys.
+    key_buf: String,
     suppressed: u64,
     hits: Vec<u64>,
 }
@@ -329,6 +369,7 @@ impl Detector {
                 corr: vec![Groups::new(); c],
                 hist: vec![Histories::new(); h],
                 novel: vec![Novels::new(); c],
+                key_buf: String::new(),
                 suppressed: 0,
                 hits: vec![0; n],
             },
@@ -370,8 +411,8 @@ impl Detector {
         for (mine, theirs) in self.st.corr.iter_mut().zip(o.corr) {
             for (g, buckets) in theirs {
                 let dest = mine.entry(g).or_default();
-                for (b, bucket) in buckets {
-                    dest.entry(b).or_default().merge(bucket);
+                for (b, bucket) in buckets.0 {
+                    dest.entry(b).merge(bucket);
                 }
             }
         }
@@ -507,7 +548,7 @@ impl Detector {
                         continue;
                     }
                     let Some(b) = buckets.get(k) else { continue };
-                    let Some((t, account, region, res, smp)) = b.head.clone() else {
+                    let Some((t, account, region, res, smp)) = b.head.as_deref().cloned() else {
                         continue;
                     };
                     let part = Agg {
@@ -632,27 +673,54 @@ impl State {
         region: &str,
     ) {
         let c = &plan.correlations[ci as usize];
-        let group: Vec<String> = c
-            .corr
-            .group_by
-            .iter()
-            .map(|f| ev.text(f).unwrap_or_default())
-            .collect();
+        let mut group = std::mem::take(&mut self.key_buf);
+        group.clear();
+        for (i, f) in c.group_refs.iter().enumerate() {
+            if i > 0 {
+                group.push(SEP);
+            }
+            let mut vals = Vals::new();
+            ev.values_ref(f, &mut vals);
+            if let Some(t) = vals.iter().find_map(|v| v.text()) {
+                group.push_str(t);
+            }
+        }
+        self.feed_group(plan, ci, pos, ev, t, account, region, &group);
+        self.key_buf = group;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn feed_group(
+        &mut self,
+        plan: &Plan,
+        ci: u32,
+        pos: u32,
+        ev: &Event<'_, '_>,
+        t: i64,
+        account: &str,
+        region: &str,
+        group: &str,
+    ) {
+        let c = &plan.correlations[ci as usize];
+        let text_of = |f: &crate::fields::FieldRef| -> Option<String> {
+            let mut vals = Vals::new();
+            ev.values_ref(f, &mut vals);
+            vals.iter().find_map(|v| v.text().map(str::to_owned))
+        };
         if let Some(hi) = c.history {
             let values: Vec<String> = c
-                .corr
-                .fields
+                .field_refs
                 .iter()
-                .map(|f| ev.text(f).unwrap_or_default())
+                .map(|f| text_of(f).unwrap_or_default())
                 .collect();
             let nf = values.len();
             let hist = &mut self.hist[hi];
-            match hist.get_mut(&group) {
+            match hist.get_mut(group) {
                 Some(h) => h.see(t, &values),
                 None => {
                     let mut h = History::new(nf);
                     h.see(t, &values);
-                    hist.insert(group.clone(), h);
+                    hist.insert(group.to_owned(), h);
                 }
             }
             if pos > 0 {
@@ -665,7 +733,7 @@ impl State {
                         sample(ev),
                     )
                 };
-                let tuples = self.novel[ci as usize].entry(group).or_default();
+                let tuples = self.novel[ci as usize].entry_ref(group).or_default();
                 match tuples.get_mut(&values) {
                     Some(n) if t > n.head.0 => {
                         n.count += 1;
@@ -694,12 +762,13 @@ impl State {
         let width = (c.corr.timespan_ms / SUB_BUCKETS).max(1000);
         let b = t.div_euclid(width);
         let nrules = c.corr.rules.len();
-        let field_val = c.corr.field.as_ref().and_then(|f| ev.text(f));
-        let bucket = self.corr[ci as usize]
-            .entry(group)
-            .or_default()
-            .entry(b)
-            .or_default();
+        let field_val = c.field_ref.as_ref().and_then(text_of);
+        let groups = &mut self.corr[ci as usize];
+        let buckets = match groups.get_mut(group) {
+            Some(b) => b,
+            None => groups.entry(group.to_owned()).or_default(),
+        };
+        let bucket = buckets.entry(b);
         bucket.count += 1;
         if bucket.rule_first.len() < nrules {
             bucket.rule_first.resize(nrules, None);
@@ -721,8 +790,8 @@ impl State {
         if bucket.head.as_ref().is_none_or(|h| t <= h.0) {
             let res = resource(&c.rule.finding.resources, ev, account);
             let head = (t, account.to_owned(), region.to_owned(), res, sample(ev));
-            if bucket.head.as_ref().is_none_or(|h| head < *h) {
-                bucket.head = Some(head);
+            if bucket.head.as_deref().is_none_or(|h| head < *h) {
+                bucket.head = Some(Box::new(head));
             }
         }
         bucket.last = bucket.last.max(t);

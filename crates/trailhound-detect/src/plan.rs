@@ -120,6 +120,12 @@ pub struct CorrelationRule {
     /// `first_seen`: the index of the history it judges against (correlations with the same
     /// history rule, group-by and fields share one, so each event updates it once).
     pub history: Option<usize>,
+    /// The group-by fields, resolved.
+    pub group_refs: Vec<FieldRef>,
+    /// The `field` of value_count/value_sum, resolved.
+    pub field_ref: Option<FieldRef>,
+    /// The `fields` of first_seen, resolved.
+    pub field_refs: Vec<FieldRef>,
 }
 
 /// The whole plan.
@@ -225,10 +231,19 @@ impl Plan {
                         p.rules[di as usize].feeds.push((ci, pos as u32));
                     }
                 }
+                let kind = c
+                    .rules
+                    .iter()
+                    .find_map(|rid| by_id.get(rid).map(|&di| p.rules[di as usize].rule.kind))
+                    .unwrap_or(r.kind);
+                let resolve = |f: &String| FieldRef::resolve(kind, Some(f));
                 p.correlations.push(CorrelationRule {
                     rule: r.clone(),
                     corr: c.clone(),
                     history,
+                    group_refs: c.group_by.iter().map(resolve).collect(),
+                    field_ref: c.field.as_ref().map(resolve),
+                    field_refs: c.fields.iter().map(resolve).collect(),
                 });
             }
         }

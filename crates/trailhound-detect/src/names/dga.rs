@@ -402,7 +402,8 @@ fn scorable(name: &str) -> bool {
         return false;
     }
     let p = split_name(n);
-    !(p.subdomain.is_empty() && p.registered == p.suffix) && !p.label.contains('.')
+    let bare_suffix = p.subdomain.is_empty() && p.registered == p.suffix;
+    !bare_suffix && !p.label.contains('.')
 }
 
 /// The bundled model's score for `name` (log-odds; the bundled rules' thresholds are in this unit).
