@@ -111,6 +111,15 @@ fn render() -> String {
             );
         }
     }
+    // The measured quality figures (docs/quality.md, kept by hand from the quality tests' output).
+    let quality = std::fs::read_to_string(root.join("docs/quality.md")).unwrap();
+    let _ = writeln!(
+        o,
+        "\n## Detection quality\n\nFrom [quality.md](quality.md):\n\n{}",
+        quality
+            .trim_start_matches("# Detection quality (measured)")
+            .trim()
+    );
     o
 }
 

@@ -12,7 +12,7 @@
 //! let parts = split_name("abc.Mail.Example.co.uk.");
 //! assert_eq!(parts.registered, "example.co.uk");
 //! assert_eq!(parts.label, "example");
-//! assert_eq!(parts.subdomain, "abc.mail");
+//! assert_eq!(parts.subdomain, "abc.Mail"); // case kept: tunnels encode data in it
 //! assert!(dga::score("xjvyvnzivvtqwpl.net") > dga::score("wikipedia.org"));
 //! assert!(tunnel::score("q+Z8AnwaBA.hidemyself.org") > tunnel::score("www.hidemyself.org"));
 //! ```
