@@ -250,7 +250,7 @@ fn now_rfc3339() -> String {
 
 /// Writes the findings in the chosen format, to `-o` (atomically) or stdout.
 fn write_findings(args: &ScanArgs, findings: &[trailhound::Finding]) -> Result<()> {
-    use trailhound_output::{asff, parquet, table};
+    use trailhound_output::{asff, jsonl, parquet, table};
     let asff_opts = asff::AsffOptions {
         product_arn: args.product_arn.clone(),
         default_account: args.asff_account.clone(),
@@ -258,23 +258,8 @@ fn write_findings(args: &ScanArgs, findings: &[trailhound::Finding]) -> Result<(
         now: now_rfc3339(),
     };
     let out: Vec<u8> = match args.format {
-        Format::Jsonl => {
-            let mut out = Vec::new();
-            for f in findings {
-                serde_json::to_writer(&mut out, f).context("serialising a finding")?;
-                out.push(b'\n');
-            }
-            out
-        }
-        Format::Asff => {
-            let v: Vec<serde_json::Value> = findings
-                .iter()
-                .map(|f| asff::finding(f, &asff_opts))
-                .collect();
-            let mut out = serde_json::to_vec_pretty(&v).context("serialising ASFF")?;
-            out.push(b'\n');
-            out
-        }
+        Format::Jsonl => jsonl::to_bytes(findings).context("serialising findings")?,
+        Format::Asff => asff::to_json_array(findings, &asff_opts).context("serialising ASFF")?,
         Format::AsffBatches => {
             let Some(dir) = &args.output else {
                 bail!("--format asff-batches writes one file per request: give a folder with -o");

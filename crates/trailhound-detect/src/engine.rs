@@ -5,6 +5,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
+use smallvec::SmallVec;
+
 use hashbrown::HashMap;
 use std::sync::Arc;
 
@@ -36,14 +38,44 @@ struct Bucket {
     distinct: BTreeSet<String>,
     saturated: bool,
     /// Earliest and latest time per referenced rule.
-    rule_first: Vec<Option<i64>>,
-    rule_last: Vec<Option<i64>>,
+    rule_first: SmallVec<[Option<i64>; 2]>,
+    rule_last: SmallVec<[Option<i64>; 2]>,
     /// The earliest event's (time, account, region, resource, sample).
     head: Option<Box<Head>>,
     last: i64,
 }
 
 impl Bucket {
+    /// Folds another bucket's statistics in (not its head): what a window's condition needs.
+    fn merge_stats(&mut self, o: &Bucket) {
+        self.count += o.count;
+        self.sum += o.sum;
+        self.saturated |= o.saturated;
+        for v in &o.distinct {
+            if self.distinct.len() >= MAX_DISTINCT {
+                self.saturated = true;
+                break;
+            }
+            if !self.distinct.contains(v) {
+                self.distinct.insert(v.clone());
+            }
+        }
+        let n = self.rule_first.len().max(o.rule_first.len());
+        self.rule_first.resize(n, None);
+        self.rule_last.resize(n, None);
+        for i in 0..o.rule_first.len() {
+            self.rule_first[i] = match (self.rule_first[i], o.rule_first[i]) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            self.rule_last[i] = match (self.rule_last[i], o.rule_last[i]) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        self.last = self.last.max(o.last);
+    }
+
     fn merge(&mut self, o: Bucket) {
         self.count += o.count;
         self.sum += o.sum;
@@ -532,7 +564,7 @@ impl Detector {
                             break;
                         }
                         if let Some(b) = buckets.get(&k) {
-                            w.merge(b.clone());
+                            w.merge_stats(b);
                             members.push(j);
                         }
                     }

@@ -367,6 +367,33 @@ pub fn finding(f: &Finding, o: &AsffOptions) -> Value {
     v
 }
 
+/// The findings as one JSON array of ASFF findings (serialised in parallel chunks).
+pub fn to_json_array(findings: &[Finding], o: &AsffOptions) -> Result<Vec<u8>, serde_json::Error> {
+    use rayon::prelude::*;
+    let parts: Vec<Vec<u8>> = findings
+        .par_chunks(1024)
+        .map(|chunk| {
+            let mut out = Vec::new();
+            for (i, f) in chunk.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut out, &finding(f, o))?;
+            }
+            Ok(out)
+        })
+        .collect::<Result<_, serde_json::Error>>()?;
+    let mut out = b"[".to_vec();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(p);
+    }
+    out.extend_from_slice(b"]\n");
+    Ok(out)
+}
+
 /// The most a request body may weigh (Security Hub's limit is 6 MB; a margin for the CLI's
 /// wrapping).
 pub const MAX_REQUEST_BYTES: usize = 5_500_000;

@@ -25,6 +25,7 @@
 //! ```
 
 pub mod asff;
+pub mod jsonl;
 pub mod parquet;
 pub mod table;
 
