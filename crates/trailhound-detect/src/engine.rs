@@ -519,6 +519,7 @@ impl Detector {
                     let (t, account, region, res, smp) = n.head;
                     let part = Agg {
                         rule: (plan.rules.len() + ci) as u32,
+                        severity: c.rule.finding.severity,
                         count: n.count,
                         first: t,
                         last: n.last,
@@ -585,6 +586,7 @@ impl Detector {
                     };
                     let part = Agg {
                         rule: ci as u32,
+                        severity: c.rule.finding.severity,
                         count: b.count,
                         first: t,
                         last: b.last,
@@ -678,12 +680,14 @@ impl State {
                 };
                 match self.findings.get_mut(&key) {
                     Some(a) => {
-                        a.rule = a.rule.min(ri);
+                        a.take_rule(ri, r.rule.finding.severity);
                         a.add(t, || sample(ev));
                     }
                     None => {
-                        self.findings
-                            .insert(key.to_key(), Agg::one(ri, t, sample(ev)));
+                        self.findings.insert(
+                            key.to_key(),
+                            Agg::one(ri, r.rule.finding.severity, t, sample(ev)),
+                        );
                     }
                 }
             }

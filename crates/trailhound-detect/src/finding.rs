@@ -160,8 +160,12 @@ impl KeyRef<'_> {
 /// A partial aggregate.
 #[derive(Debug, Clone)]
 pub struct Agg {
-    /// Index of the rule that raised it (in the plan).
+    /// Index of the rule that raised it (in the plan): of several rules raising the same finding
+    /// (a type's variable severity is written as rules of different severity), the most severe,
+    /// then the first.
     pub rule: u32,
+    /// That rule's severity.
+    pub severity: f64,
     /// Matching events.
     pub count: u64,
     /// Earliest event time.
@@ -174,9 +178,10 @@ pub struct Agg {
 
 impl Agg {
     /// A fresh aggregate of one event.
-    pub fn one(rule: u32, t: i64, sample: Sample) -> Self {
+    pub fn one(rule: u32, severity: f64, t: i64, sample: Sample) -> Self {
         Agg {
             rule,
+            severity,
             count: 1,
             first: t,
             last: t,
@@ -186,7 +191,7 @@ impl Agg {
 
     /// Folds another aggregate of the same key in.
     pub fn merge(&mut self, o: Agg) {
-        self.rule = self.rule.min(o.rule);
+        self.take_rule(o.rule, o.severity);
         self.count += o.count;
         self.first = self.first.min(o.first);
         self.last = self.last.max(o.last);
@@ -194,6 +199,15 @@ impl Agg {
         self.samples.sort();
         self.samples.dedup();
         self.samples.truncate(MAX_SAMPLES);
+    }
+
+    /// Keeps the more severe of the two rules (the lower index on a tie): the same whatever order
+    /// partial aggregates merge in.
+    pub fn take_rule(&mut self, rule: u32, severity: f64) {
+        if severity > self.severity || (severity == self.severity && rule < self.rule) {
+            self.rule = rule;
+            self.severity = severity;
+        }
     }
 
     /// Adds one event.
@@ -325,7 +339,7 @@ mod tests {
             .collect();
         let build = |order: &[usize]| {
             let (t0, s0) = &events[order[0]];
-            let mut a = Agg::one(0, *t0, s0.clone());
+            let mut a = Agg::one(0, 1.0, *t0, s0.clone());
             for &i in &order[1..] {
                 a.add(events[i].0, || events[i].1.clone());
             }
@@ -335,11 +349,11 @@ mod tests {
         let backward: Vec<usize> = (0..12).rev().collect();
         assert_eq!(build(&forward), build(&backward));
         // And the same as merging two halves.
-        let mut a = Agg::one(0, events[0].0, events[0].1.clone());
+        let mut a = Agg::one(0, 1.0, events[0].0, events[0].1.clone());
         for (t, s) in &events[1..6] {
             a.add(*t, || s.clone());
         }
-        let mut b = Agg::one(0, events[6].0, events[6].1.clone());
+        let mut b = Agg::one(0, 1.0, events[6].0, events[6].1.clone());
         for (t, s) in &events[7..] {
             b.add(*t, || s.clone());
         }
