@@ -110,9 +110,20 @@ fn parse_bound(s: &str, flag: &str, end_of_day: bool) -> Result<i64> {
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, renamed when complete.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_chunks(path, &[bytes])
+}
+
+/// [`write_atomic`] for consecutive chunks.
+pub fn write_atomic_chunks(path: &Path, chunks: &[impl AsRef<[u8]>]) -> Result<()> {
     if path == Path::new("-") {
         std::io::stdout()
-            .write_all(bytes)
+            .lock()
+            .write_all(
+                &chunks
+                    .iter()
+                    .flat_map(|c| c.as_ref().iter().copied())
+                    .collect::<Vec<u8>>(),
+            )
             .context("writing to stdout")?;
         return Ok(());
     }
@@ -127,7 +138,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let res = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        for c in chunks {
+            f.write_all(c.as_ref())?;
+        }
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
@@ -257,9 +270,9 @@ fn write_findings(args: &ScanArgs, findings: &[trailhound::Finding]) -> Result<(
         default_region: args.asff_region.clone(),
         now: now_rfc3339(),
     };
-    let out: Vec<u8> = match args.format {
-        Format::Jsonl => jsonl::to_bytes(findings).context("serialising findings")?,
-        Format::Asff => asff::to_json_array(findings, &asff_opts).context("serialising ASFF")?,
+    let out: Vec<Vec<u8>> = match args.format {
+        Format::Jsonl => jsonl::to_chunks(findings).context("serialising findings")?,
+        Format::Asff => asff::to_json_chunks(findings, &asff_opts).context("serialising ASFF")?,
         Format::AsffBatches => {
             let Some(dir) = &args.output else {
                 bail!("--format asff-batches writes one file per request: give a folder with -o");
@@ -280,7 +293,7 @@ fn write_findings(args: &ScanArgs, findings: &[trailhound::Finding]) -> Result<(
             } else {
                 parquet::write_ocsf(Vec::new(), findings)
             };
-            r.context("writing Parquet")?
+            vec![r.context("writing Parquet")?]
         }
         Format::Table => {
             let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
@@ -288,14 +301,17 @@ fn write_findings(args: &ScanArgs, findings: &[trailhound::Finding]) -> Result<(
                 width: 80,
                 color: to_terminal && std::env::var_os("NO_COLOR").is_none(),
             };
-            table::render(findings, &opts).into_bytes()
+            vec![table::render(findings, &opts).into_bytes()]
         }
     };
     match &args.output {
-        Some(p) => write_atomic(p, &out)?,
-        None => std::io::stdout()
-            .write_all(&out)
-            .context("writing to stdout")?,
+        Some(p) => write_atomic_chunks(p, &out)?,
+        None => {
+            let mut so = std::io::stdout().lock();
+            for c in &out {
+                so.write_all(c).context("writing to stdout")?;
+            }
+        }
     }
     Ok(())
 }

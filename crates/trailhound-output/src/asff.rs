@@ -367,13 +367,19 @@ pub fn finding(f: &Finding, o: &AsffOptions) -> Value {
     v
 }
 
-/// The findings as one JSON array of ASFF findings (serialised in parallel chunks).
-pub fn to_json_array(findings: &[Finding], o: &AsffOptions) -> Result<Vec<u8>, serde_json::Error> {
+/// The findings as one JSON array of ASFF findings, in consecutive chunks (serialised in
+/// parallel; write them one after another).
+pub fn to_json_chunks(
+    findings: &[Finding],
+    o: &AsffOptions,
+) -> Result<Vec<Vec<u8>>, serde_json::Error> {
     use rayon::prelude::*;
-    let parts: Vec<Vec<u8>> = findings
+    let mut parts: Vec<Vec<u8>> = findings
         .par_chunks(1024)
-        .map(|chunk| {
-            let mut out = Vec::new();
+        .enumerate()
+        .map(|(ci, chunk)| {
+            let mut out = Vec::with_capacity(chunk.len() * 2048);
+            out.push(if ci == 0 { b'[' } else { b',' });
             for (i, f) in chunk.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
@@ -383,15 +389,16 @@ pub fn to_json_array(findings: &[Finding], o: &AsffOptions) -> Result<Vec<u8>, s
             Ok(out)
         })
         .collect::<Result<_, serde_json::Error>>()?;
-    let mut out = b"[".to_vec();
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(p);
+    if parts.is_empty() {
+        parts.push(b"[".to_vec());
     }
-    out.extend_from_slice(b"]\n");
-    Ok(out)
+    parts.push(b"]\n".to_vec());
+    Ok(parts)
+}
+
+/// The findings as one JSON array of ASFF findings.
+pub fn to_json_array(findings: &[Finding], o: &AsffOptions) -> Result<Vec<u8>, serde_json::Error> {
+    Ok(to_json_chunks(findings, o)?.concat())
 }
 
 /// The most a request body may weigh (Security Hub's limit is 6 MB; a margin for the CLI's

@@ -9,6 +9,12 @@ const CHUNK: usize = 2048;
 
 /// The findings as JSON lines, in order.
 pub fn to_bytes(findings: &[Finding]) -> Result<Vec<u8>, serde_json::Error> {
+    Ok(to_chunks(findings)?.concat())
+}
+
+/// The findings as JSON lines in consecutive chunks, to write one after another without
+/// copying them into one buffer.
+pub fn to_chunks(findings: &[Finding]) -> Result<Vec<Vec<u8>>, serde_json::Error> {
     let parts: Vec<Vec<u8>> = findings
         .par_chunks(CHUNK)
         .map(|chunk| {
@@ -20,5 +26,5 @@ pub fn to_bytes(findings: &[Finding]) -> Result<Vec<u8>, serde_json::Error> {
             Ok(out)
         })
         .collect::<Result<_, serde_json::Error>>()?;
-    Ok(parts.concat())
+    Ok(parts)
 }
