@@ -55,6 +55,15 @@ pub enum Computed {
     UserAgentFamily,
 }
 
+/// The role ARN of an assumed-role session ARN (the role's path is not in the session ARN).
+fn role_of_session(arn: &str) -> Option<String> {
+    let (head, rest) = arn.split_once(":assumed-role/")?;
+    let (partition_sts, account) = head.rsplit_once(':')?;
+    let partition = partition_sts.strip_suffix(":sts:")?;
+    let role = rest.split('/').next()?;
+    Some(format!("{partition}:iam::{account}:role/{role}"))
+}
+
 fn ip_prefix(ip: &str) -> String {
     match ip.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V4(a)) => {
@@ -297,18 +306,13 @@ impl<'a> Event<'_, 'a> {
                 }
             }
             (Event::CloudTrail(r), FieldRef::Computed(Computed::PrincipalArn)) => {
-                let mut issuer = Vals::new();
-                if r.identity.kind.as_deref() == Some("AssumedRole")
-                    && let Some(v) = r.members.get("userIdentity")
-                {
-                    json_values(v, &["sessionContext", "sessionIssuer", "arn"], &mut issuer);
-                }
-                match issuer
-                    .into_iter()
-                    .find(|v| v.text().is_some_and(|t| !t.is_empty()))
-                {
-                    Some(v) => out.push(v),
-                    None => out.extend(s(&r.identity.arn)),
+                // The role behind an assumed-role session, from the session ARN itself
+                // (`arn:aws:sts::A:assumed-role/R/S` → `arn:aws:iam::A:role/R`): no JSON walk.
+                if let Some(arn) = r.identity.arn.as_deref() {
+                    out.push(Val::Str(match role_of_session(arn) {
+                        Some(role) => Cow::Owned(role),
+                        None => Cow::Owned(arn.to_owned()),
+                    }));
                 }
             }
             (Event::CloudTrail(r), FieldRef::Computed(Computed::SourceIpPrefix)) => {
@@ -385,6 +389,14 @@ mod tests {
 
     #[test]
     fn computed_cloudtrail_signals() {
+        assert_eq!(
+            role_of_session("arn:aws:sts::111122223333:assumed-role/web/i-0abc").as_deref(),
+            Some("arn:aws:iam::111122223333:role/web")
+        );
+        assert_eq!(
+            role_of_session("arn:aws:iam::111122223333:user/alice"),
+            None
+        );
         assert_eq!(ip_prefix("203.0.113.77"), "203.0.113.0/24");
         assert_eq!(ip_prefix("2001:db8:1:2::1"), "2001:db8:1::/48");
         assert_eq!(ip_prefix("ec2.amazonaws.com"), "ec2.amazonaws.com");
