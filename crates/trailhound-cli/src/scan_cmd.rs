@@ -116,15 +116,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// [`write_atomic`] for consecutive chunks.
 pub fn write_atomic_chunks(path: &Path, chunks: &[impl AsRef<[u8]>]) -> Result<()> {
     if path == Path::new("-") {
-        std::io::stdout()
-            .lock()
-            .write_all(
-                &chunks
-                    .iter()
-                    .flat_map(|c| c.as_ref().iter().copied())
-                    .collect::<Vec<u8>>(),
-            )
-            .context("writing to stdout")?;
+        let mut so = std::io::stdout().lock();
+        for c in chunks {
+            so.write_all(c.as_ref()).context("writing to stdout")?;
+        }
         return Ok(());
     }
     let dir = path
@@ -304,16 +299,7 @@ fn write_findings(args: &ScanArgs, findings: &[trailhound::Finding]) -> Result<(
             vec![table::render(findings, &opts).into_bytes()]
         }
     };
-    match &args.output {
-        Some(p) => write_atomic_chunks(p, &out)?,
-        None => {
-            let mut so = std::io::stdout().lock();
-            for c in &out {
-                so.write_all(c).context("writing to stdout")?;
-            }
-        }
-    }
-    Ok(())
+    write_atomic_chunks(args.output.as_deref().unwrap_or(Path::new("-")), &out)
 }
 
 /// `low`/`medium`/`high` (the bands' lower bounds) or a number.

@@ -516,37 +516,17 @@ impl Detector {
                     if !holds || n.head.0 < learned {
                         continue;
                     }
-                    let (t, account, region, res, smp) = n.head;
-                    let part = Agg {
-                        rule: (plan.rules.len() + ci) as u32,
-                        severity: c.rule.finding.severity,
-                        count: n.count,
-                        first: t,
-                        last: n.last,
-                        samples: vec![(t, smp)],
-                    };
-                    match &mut agg {
-                        Some((a, _)) => a.merge(part),
-                        None => {
-                            agg = Some((
-                                part,
-                                Key {
-                                    finding_type: c.rule.finding.finding_type.clone(),
-                                    account,
-                                    region,
-                                    resource: res,
-                                },
-                            ))
-                        }
-                    }
+                    fold_head(
+                        &mut agg,
+                        (plan.rules.len() + ci) as u32,
+                        c,
+                        n.count,
+                        n.last,
+                        n.head,
+                    );
                 }
                 if let Some((a, key)) = agg {
-                    match all.get_mut(&key) {
-                        Some(x) => x.merge(a),
-                        None => {
-                            all.insert(key, a);
-                        }
-                    }
+                    merge_into(&mut all, key, a);
                 }
             }
         }
@@ -581,40 +561,21 @@ impl Detector {
                         continue;
                     }
                     let Some(b) = buckets.get(k) else { continue };
-                    let Some((t, account, region, res, smp)) = b.head.as_deref().cloned() else {
+                    let Some(head) = b.head.as_deref().cloned() else {
                         continue;
                     };
-                    let part = Agg {
-                        rule: ci as u32,
-                        severity: c.rule.finding.severity,
-                        count: b.count,
-                        first: t,
-                        last: b.last,
-                        samples: vec![(t, smp)],
-                    };
-                    match &mut agg {
-                        Some((a, _)) => a.merge(part),
-                        None => {
-                            agg = Some((
-                                part,
-                                Key {
-                                    finding_type: c.rule.finding.finding_type.clone(),
-                                    account,
-                                    region,
-                                    resource: res,
-                                },
-                            ))
-                        }
-                    }
+                    // Correlations are numbered after the detections.
+                    fold_head(
+                        &mut agg,
+                        (plan.rules.len() + ci) as u32,
+                        c,
+                        b.count,
+                        b.last,
+                        head,
+                    );
                 }
-                if let Some((mut a, key)) = agg {
-                    a.rule = (plan.rules.len() + ci) as u32; // correlations come after detections
-                    match all.get_mut(&key) {
-                        Some(x) => x.merge(a),
-                        None => {
-                            all.insert(key, a);
-                        }
-                    }
+                if let Some((a, key)) = agg {
+                    merge_into(&mut all, key, a);
                 }
             }
         }
@@ -831,6 +792,51 @@ impl State {
             }
         }
         bucket.last = bucket.last.max(t);
+    }
+}
+
+/// Folds one matching bucket (or first-seen tuple) of a correlation group into the group's
+/// finding; the first one folded gives the key (resource, account, region).
+fn fold_head(
+    agg: &mut Option<(Agg, Key)>,
+    rule: u32,
+    c: &crate::plan::CorrelationRule,
+    count: u64,
+    last: i64,
+    head: Head,
+) {
+    let (t, account, region, resource, smp) = head;
+    let part = Agg {
+        rule,
+        severity: c.rule.finding.severity,
+        count,
+        first: t,
+        last,
+        samples: vec![(t, smp)],
+    };
+    match agg {
+        Some((a, _)) => a.merge(part),
+        None => {
+            *agg = Some((
+                part,
+                Key {
+                    finding_type: c.rule.finding.finding_type.clone(),
+                    account,
+                    region,
+                    resource,
+                },
+            ))
+        }
+    }
+}
+
+/// Adds a group's finding to the scan's findings.
+fn merge_into(all: &mut HashMap<Key, Agg>, key: Key, a: Agg) {
+    match all.get_mut(&key) {
+        Some(x) => x.merge(a),
+        None => {
+            all.insert(key, a);
+        }
     }
 }
 

@@ -396,11 +396,6 @@ pub fn to_json_chunks(
     Ok(parts)
 }
 
-/// The findings as one JSON array of ASFF findings.
-pub fn to_json_array(findings: &[Finding], o: &AsffOptions) -> Result<Vec<u8>, serde_json::Error> {
-    Ok(to_json_chunks(findings, o)?.concat())
-}
-
 /// The most a request body may weigh (Security Hub's limit is 6 MB; a margin for the CLI's
 /// wrapping).
 pub const MAX_REQUEST_BYTES: usize = 5_500_000;

@@ -7,11 +7,6 @@ use trailhound_detect::finding::Finding;
 /// Findings serialised per chunk of this many.
 const CHUNK: usize = 2048;
 
-/// The findings as JSON lines, in order.
-pub fn to_bytes(findings: &[Finding]) -> Result<Vec<u8>, serde_json::Error> {
-    Ok(to_chunks(findings)?.concat())
-}
-
 /// The findings as JSON lines in consecutive chunks, to write one after another without
 /// copying them into one buffer.
 pub fn to_chunks(findings: &[Finding]) -> Result<Vec<Vec<u8>>, serde_json::Error> {

@@ -158,14 +158,7 @@ pub fn features(ng: &NGrams, name: &str) -> [f64; 19] {
         counts[b as usize] += 1;
     }
     let entropy = if len > 0.0 {
-        -counts
-            .iter()
-            .filter(|&&c| c > 0)
-            .map(|&c| {
-                let p = c as f64 / len;
-                p * p.log2()
-            })
-            .sum::<f64>()
+        super::entropy(label.as_bytes())
     } else {
         0.0
     };

@@ -72,6 +72,23 @@ pub fn split_name(name: &str) -> NameParts {
     }
 }
 
+/// Shannon entropy (bits per byte) of `b`; 0 for an empty slice.
+pub(crate) fn entropy(b: &[u8]) -> f64 {
+    let mut counts = [0u32; 256];
+    for &c in b {
+        counts[c as usize] += 1;
+    }
+    let n = b.len() as f64;
+    -counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            p * p.log2()
+        })
+        .sum::<f64>()
+}
+
 /// Whether a name is a reverse lookup (`in-addr.arpa`, `ip6.arpa`), whose labels are digits by design.
 pub fn is_reverse_lookup(name: &str) -> bool {
     let n = name.trim_end_matches('.').as_bytes();

@@ -8,7 +8,7 @@
 //! judge alone; the bundled correlation catches them by the number of distinct names one instance
 //! asks under one registered domain. Reverse lookups (`in-addr.arpa`, `ip6.arpa`) score 0.
 
-use super::{is_reverse_lookup, split_name};
+use super::{entropy, is_reverse_lookup, split_name};
 
 /// Evidence points for `name` being a tunnel query (0 for a name with nothing left of its
 /// registered domain).
@@ -64,22 +64,6 @@ pub fn subdomain_score(sub: &str) -> f64 {
         s += 0.2;
     }
     s
-}
-
-fn entropy(b: &[u8]) -> f64 {
-    let mut counts = [0u32; 256];
-    for &c in b {
-        counts[c as usize] += 1;
-    }
-    let n = b.len() as f64;
-    -counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = c as f64 / n;
-            p * p.log2()
-        })
-        .sum::<f64>()
 }
 
 #[cfg(test)]
