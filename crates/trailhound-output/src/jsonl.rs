@@ -1,25 +1,27 @@
 //! JSON lines, the findings' own serde form, one finding a line, serialised in parallel chunks
-//! (a scan with 100,000 findings writes hundreds of megabytes of text).
+//! while earlier chunks are written ([`crate::stream`]).
 
-use rayon::prelude::*;
+use std::io::Write;
+
 use trailhound_detect::finding::Finding;
 
-/// Findings serialised per chunk of this many.
-const CHUNK: usize = 2048;
+use crate::OutputError;
 
-/// The findings as JSON lines in consecutive chunks, to write one after another without
-/// copying them into one buffer.
-pub fn to_chunks(findings: &[Finding]) -> Result<Vec<Vec<u8>>, serde_json::Error> {
-    let parts: Vec<Vec<u8>> = findings
-        .par_chunks(CHUNK)
-        .map(|chunk| {
-            let mut out = Vec::with_capacity(chunk.len() * 1024);
-            for f in chunk {
-                serde_json::to_writer(&mut out, f)?;
-                out.push(b'\n');
-            }
-            Ok(out)
-        })
-        .collect::<Result<_, serde_json::Error>>()?;
-    Ok(parts)
+/// Findings serialised per chunk of this many.
+const CHUNK: usize = 1024;
+
+/// Chunk `i` of the findings as JSON lines.
+fn chunk(findings: &[Finding], i: usize) -> Result<Vec<u8>, OutputError> {
+    let part = &findings[(i * CHUNK).min(findings.len())..((i + 1) * CHUNK).min(findings.len())];
+    let mut out = Vec::with_capacity(part.len() * 1024);
+    for f in part {
+        sonic_rs::to_writer(&mut out, f)?;
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+/// Writes the findings as JSON lines to `w`.
+pub fn write<W: Write + Send + ?Sized>(w: &mut W, findings: &[Finding]) -> Result<(), OutputError> {
+    crate::stream::write_chunks(w, findings.len().div_ceil(CHUNK), |i| chunk(findings, i))
 }

@@ -27,6 +27,7 @@
 pub mod asff;
 pub mod jsonl;
 pub mod parquet;
+pub mod stream;
 pub mod table;
 
 /// An error writing findings.
@@ -41,4 +42,7 @@ pub enum OutputError {
     /// JSON serialisation failed.
     #[error("serialising findings: {0}")]
     Json(#[from] serde_json::Error),
+    /// JSON serialisation (sonic-rs) failed.
+    #[error("serialising findings: {0}")]
+    SonicJson(#[from] sonic_rs::Error),
 }
