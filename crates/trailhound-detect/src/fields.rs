@@ -45,6 +45,9 @@ pub enum Computed {
     /// CloudTrail: who an S3 bucket policy/ACL change opens the bucket to (`bucket_exposure`,
     /// see [`crate::policy`]).
     BucketExposure,
+    /// CloudTrail: `anonymous` when a request installs a resource policy (ECR, KMS, SQS, SNS,
+    /// Secrets Manager, OpenSearch, …) that lets anyone call (`resource_exposure`).
+    ResourceExposure,
     /// CloudTrail: the principal behind a call: the role for an assumed-role session, else the
     /// identity's ARN (`principal_arn`).
     PrincipalArn,
@@ -53,6 +56,20 @@ pub enum Computed {
     SourceIpPrefix,
     /// CloudTrail: the user agent's first product token, lower-cased (`user_agent_family`).
     UserAgentFamily,
+    /// CloudTrail: the caller's own name: an IAM user's name, an assumed-role session's name,
+    /// `root` (`caller_name`).
+    CallerName,
+}
+
+/// The last path segment of a user or session ARN, `root` for the root user.
+fn caller_name(arn: &str) -> Option<&str> {
+    if arn.ends_with(":root") {
+        return Some("root");
+    }
+    let (_, rest) = arn
+        .split_once(":assumed-role/")
+        .or_else(|| arn.split_once(":user/"))?;
+    rest.rsplit('/').next().filter(|s| !s.is_empty())
 }
 
 /// The role ARN of an assumed-role session ARN (the role's path is not in the session ARN).
@@ -116,11 +133,17 @@ impl FieldRef {
             (LogKind::CloudTrail, "bucket_exposure") => {
                 return FieldRef::Computed(Computed::BucketExposure);
             }
+            (LogKind::CloudTrail, "resource_exposure") => {
+                return FieldRef::Computed(Computed::ResourceExposure);
+            }
             (LogKind::CloudTrail, "principal_arn") => {
                 return FieldRef::Computed(Computed::PrincipalArn);
             }
             (LogKind::CloudTrail, "source_ip_prefix") => {
                 return FieldRef::Computed(Computed::SourceIpPrefix);
+            }
+            (LogKind::CloudTrail, "caller_name") => {
+                return FieldRef::Computed(Computed::CallerName);
             }
             (LogKind::CloudTrail, "user_agent_family") => {
                 return FieldRef::Computed(Computed::UserAgentFamily);
@@ -305,6 +328,13 @@ impl<'a> Event<'_, 'a> {
                     out.push(Val::Str(Cow::Borrowed(e.as_str())));
                 }
             }
+            (Event::CloudTrail(r), FieldRef::Computed(Computed::ResourceExposure)) => {
+                if let Some(rp) = r.members.get("requestParameters")
+                    && let Some(e) = crate::policy::resource_request_exposure(&r.event_name, rp)
+                {
+                    out.push(Val::Str(Cow::Borrowed(e.as_str())));
+                }
+            }
             (Event::CloudTrail(r), FieldRef::Computed(Computed::PrincipalArn)) => {
                 // The role behind an assumed-role session, from the session ARN itself
                 // (`arn:aws:sts::A:assumed-role/R/S` → `arn:aws:iam::A:role/R`): no JSON walk.
@@ -318,6 +348,11 @@ impl<'a> Event<'_, 'a> {
             (Event::CloudTrail(r), FieldRef::Computed(Computed::SourceIpPrefix)) => {
                 if let Some(ip) = &r.source_ip {
                     out.push(Val::Str(Cow::Owned(ip_prefix(ip))));
+                }
+            }
+            (Event::CloudTrail(r), FieldRef::Computed(Computed::CallerName)) => {
+                if let Some(name) = r.identity.arn.as_deref().and_then(caller_name) {
+                    out.push(Val::Str(Cow::Owned(name.to_owned())));
                 }
             }
             (Event::CloudTrail(r), FieldRef::Computed(Computed::UserAgentFamily)) => {
@@ -339,9 +374,11 @@ impl<'a> Event<'_, 'a> {
                         crate::names::tunnel::score(name)
                     ))),
                     Computed::BucketExposure
+                    | Computed::ResourceExposure
                     | Computed::PrincipalArn
                     | Computed::SourceIpPrefix
-                    | Computed::UserAgentFamily => return,
+                    | Computed::UserAgentFamily
+                    | Computed::CallerName => return,
                 });
             }
             (Event::Dns(r), FieldRef::Path(segs)) => {

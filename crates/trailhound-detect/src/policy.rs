@@ -8,6 +8,12 @@
 //! group does too; one for `AuthenticatedUsers` (or `authenticated-read`) opens it to every AWS
 //! account. The computed CloudTrail field `bucket_exposure` carries the answer
 //! (`anonymous`, `authenticated-users`, or nothing).
+//!
+//! The same statement test covers the resource policies of other services that can be made
+//! public (ECR repositories, KMS keys, SQS queues, SNS topics, Secrets Manager secrets,
+//! OpenSearch domains, EFS file systems, Backup vaults, Glacier vaults, CloudWatch Logs, Lambda
+//! layers are elsewhere): the computed field `resource_exposure` is `anonymous` when such a
+//! request installs a policy that lets anyone call.
 
 use serde_json::Value;
 
@@ -137,6 +143,43 @@ pub fn request_exposure(event_name: &str, request_parameters: &str) -> Option<Ex
     }
 }
 
+/// Where a service's request carries the resource policy it installs.
+fn resource_policy<'v>(event_name: &str, rp: &'v Value) -> Option<&'v Value> {
+    match event_name {
+        // ECR
+        "SetRepositoryPolicy" => rp.get("policyText"),
+        // OpenSearch / Elasticsearch
+        "CreateElasticsearchDomain"
+        | "UpdateElasticsearchDomainConfig"
+        | "CreateDomain"
+        | "UpdateDomainConfig" => rp.get("accessPolicies"),
+        // KMS, EFS, Backup
+        "PutKeyPolicy" | "CreateKey" | "PutFileSystemPolicy" | "PutBackupVaultAccessPolicy" => {
+            rp.get("policy")
+        }
+        // SQS, SNS (create)
+        "SetQueueAttributes" | "CreateQueue" | "CreateTopic" => rp.get("attributes")?.get("Policy"),
+        // SNS (set)
+        "SetTopicAttributes" => (rp.get("attributeName")?.as_str()? == "Policy")
+            .then(|| rp.get("attributeValue"))
+            .flatten(),
+        // Secrets Manager, CloudWatch Logs, DynamoDB
+        "PutResourcePolicy" => rp
+            .get("resourcePolicy")
+            .or_else(|| rp.get("policyDocument")),
+        // Glacier
+        "SetVaultAccessPolicy" => rp.get("policy")?.get("policy"),
+        _ => None,
+    }
+}
+
+/// The exposure a request that installs a resource policy (not S3's; see [`request_exposure`])
+/// grants, from its `requestParameters` (JSON text).
+pub fn resource_request_exposure(event_name: &str, request_parameters: &str) -> Option<Exposure> {
+    let rp: Value = serde_json::from_str(request_parameters).ok()?;
+    policy_exposure(resource_policy(event_name, &rp)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +207,37 @@ mod tests {
         let rp =
             r#"{"bucketPolicy":{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*"}]}}"#;
         assert_eq!(request_exposure("PutBucketPolicy", rp), None);
+    }
+
+    #[test]
+    fn resource_policies_of_other_services() {
+        let public = r#"{\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"ecr:BatchGetImage\"}]}"#;
+        let ecr = format!(r#"{{"repositoryName":"r","policyText":"{public}"}}"#);
+        assert_eq!(
+            resource_request_exposure("SetRepositoryPolicy", &ecr),
+            Some(Exposure::Anonymous)
+        );
+        let sqs = r#"{"attributes":{"Policy":{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sqs:*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-1"}}},{"Effect":"Allow","Principal":"*","Action":"sqs:SendMessage"}]}}}"#;
+        assert_eq!(
+            resource_request_exposure("SetQueueAttributes", sqs),
+            Some(Exposure::Anonymous)
+        );
+        let narrowed = r#"{"resourcePolicy":{"Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-1"}}}]}}"#;
+        assert_eq!(
+            resource_request_exposure("PutResourcePolicy", narrowed),
+            None
+        );
+        let account = r#"{"policy":{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*"}]}}"#;
+        assert_eq!(resource_request_exposure("PutKeyPolicy", account), None);
+        assert_eq!(
+            resource_request_exposure("SetQueueAttributes", r#"{"attributes":{"Policy":""}}"#),
+            None
+        );
+        let sns_other = r#"{"attributeName":"DisplayName","attributeValue":"*"}"#;
+        assert_eq!(
+            resource_request_exposure("SetTopicAttributes", sns_other),
+            None
+        );
     }
 
     #[test]

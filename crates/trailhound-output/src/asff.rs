@@ -641,7 +641,11 @@ fn rule_key(f: &Finding) -> RuleKey<'_> {
 fn write_findings_each<'f>(
     part: &'f [Finding],
     o: &AsffOptions,
-    mut each: impl FnMut(usize, &'f Finding, &mut dyn FnMut(&mut Vec<u8>) -> Result<(), OutputError>) -> Result<(), OutputError>,
+    mut each: impl FnMut(
+        usize,
+        &'f Finding,
+        &mut dyn FnMut(&mut Vec<u8>) -> Result<(), OutputError>,
+    ) -> Result<(), OutputError>,
 ) -> Result<(), OutputError> {
     let mut index: hashbrown::HashMap<RuleKey<'f>, usize> = Default::default();
     let mut texts = Vec::new();
@@ -675,7 +679,8 @@ fn write_with(
     f: &Finding,
     o: &AsffOptions,
     rule: &RuleJson<'_>,
-) -> Result<(), OutputError> {    let account = f
+) -> Result<(), OutputError> {
+    let account = f
         .account
         .as_deref()
         .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))

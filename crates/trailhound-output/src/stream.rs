@@ -74,7 +74,9 @@ mod tests {
     #[test]
     fn chunks_come_out_in_order() {
         let mut out = Vec::new();
-        write_chunks(&mut out, 100, |i| Ok(format!("{i},").into_bytes())).map_err(|e| e.to_string()).ok();
+        write_chunks(&mut out, 100, |i| Ok(format!("{i},").into_bytes()))
+            .map_err(|e| e.to_string())
+            .ok();
         let want: String = (0..100).map(|i| format!("{i},")).collect();
         assert_eq!(String::from_utf8_lossy(&out), want);
     }
