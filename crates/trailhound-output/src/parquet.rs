@@ -161,15 +161,32 @@ fn write_with<W: Write + Send>(
     w: W,
     schema: Arc<Schema>,
     findings: &[Finding],
-    batch: impl Fn(&Arc<Schema>, &[Finding]) -> Result<RecordBatch, OutputError>,
+    batch: impl Fn(&Arc<Schema>, &[Finding]) -> Result<RecordBatch, OutputError> + Sync,
 ) -> Result<W, OutputError> {
     let mut writer = ArrowWriter::try_new(w, schema.clone(), Some(props())).map_err(perr)?;
-    for chunk in findings.chunks(BATCH_ROWS) {
-        writer.write(&batch(&schema, chunk)?).map_err(perr)?;
-        if writer.in_progress_size() >= ROW_GROUP_BYTES {
-            writer.flush().map_err(perr)?;
+    // Batches are built on a thread of their own while the writer encodes and compresses the
+    // previous ones (the ArrowWriter itself is sequential).
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch, OutputError>>(2);
+        let schema = &schema;
+        let batch = &batch;
+        s.spawn(move || {
+            for chunk in findings.chunks(BATCH_ROWS) {
+                let b = batch(schema, chunk);
+                let failed = b.is_err();
+                if tx.send(b).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        for b in rx {
+            writer.write(&b?).map_err(perr)?;
+            if writer.in_progress_size() >= ROW_GROUP_BYTES {
+                writer.flush().map_err(perr)?;
+            }
         }
-    }
+        Ok::<(), OutputError>(())
+    })?;
     writer.into_inner().map_err(perr)
 }
 
@@ -304,10 +321,19 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
     let unmapped: Vec<String> = fs
         .iter()
         .map(|f| {
-            serde_json::json!({"severity_score": f.severity, "samples": f.samples, "attack": f.attack})
-                .to_string()
+            #[derive(serde::Serialize)]
+            struct Unmapped<'a> {
+                attack: &'a [String],
+                samples: &'a [String],
+                severity_score: f64,
+            }
+            sonic_rs::to_string(&Unmapped {
+                attack: &f.attack,
+                samples: &f.samples,
+                severity_score: f.severity,
+            })
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let cols: Vec<(Field, ArrayRef)> = vec![
         (
             Field::new("activity_id", DataType::Int32, false),
