@@ -12,6 +12,13 @@
 #   gzip -dc, 2 processes
 # and prints uncompressed MB/s (median run), peak RSS and the ratios. --big adds a 4 GiB
 # CloudTrail corpus to check that throughput and peak RSS stay flat as the corpus grows.
+#
+# Then, against what users run today (a ~200 MiB resolver corpus joins the two): trailhound's
+# full scan with the bundled pack, DuckDB with the shared rules of benches/shared-rules/ as SQL
+# (benches/duckdb_rules.py, DuckDB installed with pip in .venv), and `zcat | jq` for one rule. The
+# number of matching records per shared rule must be the same in trailhound and DuckDB, or the
+# script fails (a fast wrong answer must not pass). Corpora carry injected attacks (--attacks) so
+# that the shared rules have something to count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,16 +47,20 @@ mkdir -p "$CORPORA"
 
 gen() { # name kinds size
   local dir="$CORPORA/$1"
-  if [ ! -f "$dir/manifest.json" ] || ! grep -q "\"size\": $(python3 -c "
+  if [ ! -f "$dir/manifest.json" ] || ! grep -q '"attacks": true' "$dir/manifest.json" || ! grep -q "\"size\": $(python3 -c "
 import sys
 s=sys.argv[1]; u={'GiB':1<<30,'MiB':1<<20}
 print(int(s[:-3])*u[s[-3:]])" "$3")" "$dir/manifest.json"; then
     rm -rf "$dir"
-    "$BIN" corpus generate --out "$dir" --kinds "$2" --size "$3" --seed 42 --object-size 8MiB >&2
+    "$BIN" corpus generate --out "$dir" --kinds "$2" --size "$3" --seed 42 --object-size 8MiB --attacks >&2
   fi
 }
 
 CORPUS_LIST=("cloudtrail-1g cloudtrail 1GiB" "vpcflow-500m vpcflow 500MiB")
+gen dns-200m dns 200MiB
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import duckdb" 2>/dev/null; then
+  python3 -m venv .venv && .venv/bin/pip install -q duckdb==2.0.1
+fi
 [ "$BIG" = 1 ] && CORPUS_LIST+=("cloudtrail-4g cloudtrail 4GiB")
 for c in "${CORPUS_LIST[@]}"; do gen $c; done
 
@@ -129,3 +140,51 @@ if ("cloudtrail-4g", "trailhound") in speed:
     print(f"4 GiB vs 1 GiB: throughput {b[0]/a[0]:.2f}x, peak RSS {b[1]/a[1]:.2f}x")
 PY
 rm -f "$RESULTS"
+
+# trailhound vs DuckDB vs jq, alternating, same runs count; the shared rules' counts compared.
+PEERS=$(mktemp)
+for spec in "cloudtrail-1g cloudtrail" "vpcflow-500m vpcflow" "dns-200m dns"; do
+  set -- $spec
+  name=$1 kind=$2 dir="$CORPORA/$1"
+  bytes=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['report']['bytes_uncompressed'])" "$dir/manifest.json")
+  for i in $(seq "$RUNS"); do
+    echo "$name trailhound-full-pack $bytes $(measure "$BIN" scan "$dir" --threads "$THREADS" -q -o /dev/null)" >> "$PEERS"
+    echo "$name duckdb-sql $bytes $(measure .venv/bin/python benches/duckdb_rules.py "$kind" "$dir" --threads "$THREADS")" >> "$PEERS"
+    if [ "$kind" = cloudtrail ]; then
+      echo "$name jq-one-rule $bytes $(measure .venv/bin/python benches/duckdb_rules.py jq "$dir")" >> "$PEERS"
+    fi
+  done
+  "$BIN" scan "$dir" --threads "$THREADS" --no-default-rules --rules benches/shared-rules -q -o "$CORPORA/$name.shared.jsonl" || true
+  .venv/bin/python benches/duckdb_rules.py "$kind" "$dir" --threads "$THREADS" > "$CORPORA/$name.duckdb.json"
+done
+python3 - "$PEERS" "$CORPORA" <<'PY'
+import sys, statistics, collections, json, os
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    name, tool, b, secs, kib = line.split()
+    rows[(name, tool)].append((float(secs), int(kib), int(b)))
+print()
+print(f"{'corpus':<15} {'tool':<22} {'MB/s':>8} {'peak RSS':>10} {'trailhound vs it':>17}")
+bad = 0
+for name in dict.fromkeys(n for n, _ in rows):
+    th = statistics.median(x[0] for x in rows[(name, "trailhound-full-pack")])
+    for tool in ["trailhound-full-pack", "duckdb-sql", "jq-one-rule"]:
+        v = rows.get((name, tool))
+        if not v:
+            continue
+        secs = statistics.median(x[0] for x in v)
+        print(f"{name:<15} {tool:<22} {v[0][2]/1e6/secs:8.0f} {max(x[1] for x in v)/1024:8.1f} MiB {secs/th:16.2f}x")
+    got = collections.Counter()
+    for l in open(os.path.join(sys.argv[2], name + ".shared.jsonl")):
+        f = json.loads(l)
+        got[f["rule_id"].removeprefix("bench-")] += f["count"]
+    want = json.load(open(os.path.join(sys.argv[2], name + ".duckdb.json")))
+    for rule, n in sorted(want["counts"].items()):
+        ok = got.get(rule, 0) == n
+        bad += not ok
+        print(f"  {rule}: trailhound {got.get(rule, 0)}, DuckDB {n} {'ok' if ok else 'DISAGREE'}")
+    for g, n in want.get("groups", {}).items():
+        print(f"  {g} (SQL approximation, not compared): {n} groups")
+sys.exit(1 if bad else 0)
+PY
+rm -f "$PEERS"

@@ -29,35 +29,69 @@ pub fn eni(n: u64) -> (String, String, String) {
     )
 }
 
+/// Addresses a clean baseline never talks to: every address of the bundled threat lists (known
+/// scanners, Tor exits, malicious, C&C, blackhole, drop-point and sinkhole addresses). Attack
+/// scenarios add such peers on purpose; ordinary traffic drawn at random must not, or the
+/// baseline raises PortProbe and Tor findings of its own.
+fn threat_addresses() -> &'static trailhound_rules::matcher::NetSet {
+    static SET: std::sync::OnceLock<trailhound_rules::matcher::NetSet> = std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        let mut set = trailhound_rules::matcher::NetSet::default();
+        for name in [
+            "known-scanners",
+            "tor-exit-nodes",
+            "malicious-ips",
+            "c2-ips",
+            "blackhole-ips",
+            "drop-point-ips",
+            "sinkhole-ips",
+        ] {
+            let text = trailhound_rules::loader::bundled_list(name).unwrap_or("");
+            for entry in trailhound_rules::lists::parse_list(text) {
+                if let Some(net) = trailhound_rules::matcher::Net::parse(&entry) {
+                    set.insert(net);
+                }
+            }
+        }
+        set
+    })
+}
+
+const FIRST_OCTETS: [u8; 13] = [13, 23, 34, 52, 54, 91, 104, 142, 151, 172, 185, 203, 216];
+
 /// A remote address. Real traffic concentrates on few peers (the services instances call, the
 /// clients they serve): nine flows in ten go to one of 4,000 hosts picked by a Zipf law, the
-/// rest to anywhere (scanners, the long tail).
+/// rest to anywhere (the long tail). Addresses on the bundled threat lists are skipped.
 fn remote(r: &mut Rng, v6: bool, out: &mut String) {
-    if !v6 && r.chance(0.9) {
-        let k = r.zipf(4000) as u64;
-        let h = k.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17);
-        let firsts = [13u64, 23, 34, 52, 54, 91, 104, 142, 151, 172, 185, 203, 216];
-        let _ = write!(
-            out,
-            "{}.{}.{}.{}",
-            firsts[(h % firsts.len() as u64) as usize],
-            (h >> 8) & 0xff,
-            (h >> 16) & 0xff,
-            1 + ((h >> 24) % 254)
-        );
-        return;
-    }
     if v6 {
         let _ = write!(out, "2001:db8:{:x}::{:x}", r.below(65536), r.below(65536));
-    } else {
-        let _ = write!(
-            out,
-            "{}.{}.{}.{}",
-            r.pick(&[13u64, 23, 34, 52, 54, 91, 104, 142, 151, 172, 185, 203, 216]),
-            r.below(256),
-            r.below(256),
-            r.range(1, 255)
-        );
+        return;
+    }
+    let pooled = r.chance(0.9);
+    let mut k = r.zipf(4000) as u64;
+    loop {
+        let a = if pooled {
+            let h = k.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17);
+            std::net::Ipv4Addr::new(
+                FIRST_OCTETS[(h % FIRST_OCTETS.len() as u64) as usize],
+                (h >> 8) as u8,
+                (h >> 16) as u8,
+                (1 + ((h >> 24) % 254)) as u8,
+            )
+        } else {
+            std::net::Ipv4Addr::new(
+                *r.pick(&FIRST_OCTETS),
+                r.below(256) as u8,
+                r.below(256) as u8,
+                r.range(1, 255) as u8,
+            )
+        };
+        if !threat_addresses().contains(std::net::IpAddr::V4(a)) {
+            let _ = write!(out, "{a}");
+            return;
+        }
+        // A pooled host on a list is replaced by the next one (stable across the corpus).
+        k += 4000;
     }
 }
 

@@ -276,6 +276,15 @@ fn resolve_correlations(rules: &mut Vec<Rule>, diags: &mut Vec<Diagnostic>) {
     });
 }
 
+/// The text of a bundled list (`rules/lists/<name>.txt`), e.g. for a generator that must keep
+/// clear of the threat lists.
+pub fn bundled_list(name: &str) -> Option<&'static str> {
+    BUNDLED_LISTS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
+}
+
 /// Paths of the bundled rule files (for `rules list`).
 pub fn bundled_files() -> impl Iterator<Item = &'static str> {
     BUNDLED_RULES.iter().map(|(p, _)| *p)
