@@ -80,17 +80,18 @@ fn output(c: &mut Criterion) {
     let mut g = c.benchmark_group("output");
     g.sample_size(10);
     g.throughput(Throughput::Elements(N as u64));
-    let total = |chunks: &[Vec<u8>]| chunks.iter().map(Vec::len).sum::<usize>();
     g.bench_function("jsonl_20k", |b| {
         b.iter(|| {
-            let c = jsonl::to_chunks(black_box(&f)).map_err(|e| e.to_string());
-            assert!(c.is_ok_and(|c| total(&c) > N * 500));
+            let mut out = Vec::new();
+            let r = jsonl::write(&mut out, black_box(&f)).map_err(|e| e.to_string());
+            assert!(r.is_ok() && out.len() > N * 500);
         })
     });
     g.bench_function("asff_20k", |b| {
         b.iter(|| {
-            let c = asff::to_json_chunks(black_box(&f), &o).map_err(|e| e.to_string());
-            assert!(c.is_ok_and(|c| total(&c) > N * 1000));
+            let mut out = Vec::new();
+            let r = asff::write_json(&mut out, black_box(&f), &o).map_err(|e| e.to_string());
+            assert!(r.is_ok() && out.len() > N * 1000);
         })
     });
     g.bench_function("parquet_20k", |b| {

@@ -46,6 +46,23 @@ struct Bucket {
 }
 
 impl Bucket {
+    /// Widens each referenced rule's first/last times by another bucket's.
+    fn merge_rule_times(&mut self, o: &Bucket) {
+        let n = self.rule_first.len().max(o.rule_first.len());
+        self.rule_first.resize(n, None);
+        self.rule_last.resize(n, None);
+        for i in 0..o.rule_first.len() {
+            self.rule_first[i] = match (self.rule_first[i], o.rule_first[i]) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            self.rule_last[i] = match (self.rule_last[i], o.rule_last[i]) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
+
     /// Folds another bucket's statistics in (not its head): what a window's condition needs.
     fn merge_stats(&mut self, o: &Bucket) {
         self.count += o.count;
@@ -60,45 +77,21 @@ impl Bucket {
                 self.distinct.insert(v.clone());
             }
         }
-        let n = self.rule_first.len().max(o.rule_first.len());
-        self.rule_first.resize(n, None);
-        self.rule_last.resize(n, None);
-        for i in 0..o.rule_first.len() {
-            self.rule_first[i] = match (self.rule_first[i], o.rule_first[i]) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            self.rule_last[i] = match (self.rule_last[i], o.rule_last[i]) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
-        }
+        self.merge_rule_times(o);
         self.last = self.last.max(o.last);
     }
 
-    fn merge(&mut self, o: Bucket) {
+    fn merge(&mut self, mut o: Bucket) {
         self.count += o.count;
         self.sum += o.sum;
         self.saturated |= o.saturated;
-        for v in o.distinct {
+        self.merge_rule_times(&o);
+        for v in std::mem::take(&mut o.distinct) {
             if self.distinct.len() >= MAX_DISTINCT {
                 self.saturated = true;
                 break;
             }
             self.distinct.insert(v);
-        }
-        let n = self.rule_first.len().max(o.rule_first.len());
-        self.rule_first.resize(n, None);
-        self.rule_last.resize(n, None);
-        for i in 0..o.rule_first.len() {
-            self.rule_first[i] = match (self.rule_first[i], o.rule_first[i]) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            self.rule_last[i] = match (self.rule_last[i], o.rule_last[i]) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
         }
         if let Some(h) = o.head
             && self.head.as_ref().is_none_or(|mine| h < *mine)

@@ -122,6 +122,22 @@ pub enum Typed {
     Instance,
 }
 
+/// The computed fields' names (docs/rules.md lists what each holds).
+const COMPUTED: &[(trailhound_model::LogKind, &str, Computed)] = {
+    use trailhound_model::LogKind::{CloudTrail, Dns};
+    &[
+        (CloudTrail, "bucket_exposure", Computed::BucketExposure),
+        (CloudTrail, "resource_exposure", Computed::ResourceExposure),
+        (CloudTrail, "principal_arn", Computed::PrincipalArn),
+        (CloudTrail, "source_ip_prefix", Computed::SourceIpPrefix),
+        (CloudTrail, "caller_name", Computed::CallerName),
+        (CloudTrail, "user_agent_family", Computed::UserAgentFamily),
+        (Dns, "registered_domain", Computed::RegisteredDomain),
+        (Dns, "dga_score", Computed::DgaScore),
+        (Dns, "tunnel_score", Computed::TunnelScore),
+    ]
+};
+
 impl FieldRef {
     /// Resolves a rule's field name for a log kind.
     pub fn resolve(kind: trailhound_model::LogKind, field: Option<&str>) -> FieldRef {
@@ -129,25 +145,10 @@ impl FieldRef {
         let Some(field) = field else {
             return FieldRef::Keywords;
         };
+        if let Some((_, _, c)) = COMPUTED.iter().find(|(k, n, _)| *k == kind && *n == field) {
+            return FieldRef::Computed(*c);
+        }
         let typed = match (kind, field) {
-            (LogKind::CloudTrail, "bucket_exposure") => {
-                return FieldRef::Computed(Computed::BucketExposure);
-            }
-            (LogKind::CloudTrail, "resource_exposure") => {
-                return FieldRef::Computed(Computed::ResourceExposure);
-            }
-            (LogKind::CloudTrail, "principal_arn") => {
-                return FieldRef::Computed(Computed::PrincipalArn);
-            }
-            (LogKind::CloudTrail, "source_ip_prefix") => {
-                return FieldRef::Computed(Computed::SourceIpPrefix);
-            }
-            (LogKind::CloudTrail, "caller_name") => {
-                return FieldRef::Computed(Computed::CallerName);
-            }
-            (LogKind::CloudTrail, "user_agent_family") => {
-                return FieldRef::Computed(Computed::UserAgentFamily);
-            }
             (LogKind::CloudTrail, "eventName") => Some(Typed::EventName),
             (LogKind::CloudTrail, "eventSource") => Some(Typed::EventSource),
             (LogKind::CloudTrail, "awsRegion") => Some(Typed::AwsRegion),
@@ -163,11 +164,6 @@ impl FieldRef {
             (LogKind::Dns, "query_type") => Some(Typed::QueryType),
             (LogKind::Dns, "rcode") => Some(Typed::Rcode),
             (LogKind::Dns, "srcids.instance") => Some(Typed::Instance),
-            (LogKind::Dns, "registered_domain") => {
-                return FieldRef::Computed(Computed::RegisteredDomain);
-            }
-            (LogKind::Dns, "dga_score") => return FieldRef::Computed(Computed::DgaScore),
-            (LogKind::Dns, "tunnel_score") => return FieldRef::Computed(Computed::TunnelScore),
             _ => None,
         };
         if let Some(t) = typed {

@@ -120,6 +120,12 @@ fn walk_strings<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
 /// The exposure a `PutBucketPolicy`, `PutBucketAcl` or `CreateBucket` request grants, from its
 /// `requestParameters` (JSON text).
 pub fn request_exposure(event_name: &str, request_parameters: &str) -> Option<Exposure> {
+    if !matches!(
+        event_name,
+        "PutBucketPolicy" | "PutBucketAcl" | "CreateBucket" | "PutObjectAcl"
+    ) {
+        return None;
+    }
     let rp: Value = serde_json::from_str(request_parameters).ok()?;
     match event_name {
         "PutBucketPolicy" => policy_exposure(rp.get("bucketPolicy")?),
@@ -143,41 +149,46 @@ pub fn request_exposure(event_name: &str, request_parameters: &str) -> Option<Ex
     }
 }
 
-/// Where a service's request carries the resource policy it installs.
-fn resource_policy<'v>(event_name: &str, rp: &'v Value) -> Option<&'v Value> {
-    match event_name {
+/// Where a service's request carries the resource policy it installs: paths of members under
+/// `requestParameters`, the first present one wins.
+fn resource_policy_paths(event_name: &str) -> Option<&'static [&'static [&'static str]]> {
+    Some(match event_name {
         // ECR
-        "SetRepositoryPolicy" => rp.get("policyText"),
+        "SetRepositoryPolicy" => &[&["policyText"]],
         // OpenSearch / Elasticsearch
         "CreateElasticsearchDomain"
         | "UpdateElasticsearchDomainConfig"
         | "CreateDomain"
-        | "UpdateDomainConfig" => rp.get("accessPolicies"),
+        | "UpdateDomainConfig" => &[&["accessPolicies"]],
         // KMS, EFS, Backup
         "PutKeyPolicy" | "CreateKey" | "PutFileSystemPolicy" | "PutBackupVaultAccessPolicy" => {
-            rp.get("policy")
+            &[&["policy"]]
         }
         // SQS, SNS (create)
-        "SetQueueAttributes" | "CreateQueue" | "CreateTopic" => rp.get("attributes")?.get("Policy"),
-        // SNS (set)
-        "SetTopicAttributes" => (rp.get("attributeName")?.as_str()? == "Policy")
-            .then(|| rp.get("attributeValue"))
-            .flatten(),
-        // Secrets Manager, CloudWatch Logs, DynamoDB
-        "PutResourcePolicy" => rp
-            .get("resourcePolicy")
-            .or_else(|| rp.get("policyDocument")),
+        "SetQueueAttributes" | "CreateQueue" | "CreateTopic" => &[&["attributes", "Policy"]],
+        // SNS (set; only when the attribute set is `Policy`, checked below)
+        "SetTopicAttributes" => &[&["attributeValue"]],
+        // Secrets Manager; CloudWatch Logs and DynamoDB
+        "PutResourcePolicy" => &[&["resourcePolicy"], &["policyDocument"]],
         // Glacier
-        "SetVaultAccessPolicy" => rp.get("policy")?.get("policy"),
-        _ => None,
-    }
+        "SetVaultAccessPolicy" => &[&["policy", "policy"]],
+        _ => return None,
+    })
 }
 
 /// The exposure a request that installs a resource policy (not S3's; see [`request_exposure`])
-/// grants, from its `requestParameters` (JSON text).
+/// grants, from its `requestParameters` (JSON text). Other calls return at once, without
+/// parsing: this runs on every CloudTrail record a rule on `resource_exposure` sees.
 pub fn resource_request_exposure(event_name: &str, request_parameters: &str) -> Option<Exposure> {
+    let paths = resource_policy_paths(event_name)?;
     let rp: Value = serde_json::from_str(request_parameters).ok()?;
-    policy_exposure(resource_policy(event_name, &rp)?)
+    if event_name == "SetTopicAttributes" && rp.get("attributeName")?.as_str()? != "Policy" {
+        return None;
+    }
+    let policy = paths
+        .iter()
+        .find_map(|path| path.iter().try_fold(&rp, |v, k| v.get(k)))?;
+    policy_exposure(policy)
 }
 
 #[cfg(test)]

@@ -118,7 +118,7 @@ fn partition(region: &str) -> &'static str {
 }
 
 /// `IpAddressV4`/`IpAddressV6` detail of an address (absent when it is not an address).
-#[derive(Serialize)]
+#[derive(Serialize, Clone, Copy)]
 enum IpDetails {
     #[serde(rename = "IpAddressV4")]
     V4(std::net::Ipv4Addr),
@@ -133,16 +133,25 @@ fn ip_details(ip: &str) -> Option<IpDetails> {
     }
 }
 
-fn is_private(ip: &str) -> bool {
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(a)) => {
+fn is_private(ip: Option<IpDetails>) -> bool {
+    match ip {
+        Some(IpDetails::V4(a)) => {
             a.is_private()
                 || a.is_loopback()
                 || a.is_link_local()
                 || (a.octets()[0] == 100 && (64..128).contains(&a.octets()[1]))
         }
-        Ok(std::net::IpAddr::V6(a)) => (a.segments()[0] & 0xfe00) == 0xfc00 || a.is_loopback(),
-        Err(_) => false,
+        Some(IpDetails::V6(a)) => (a.segments()[0] & 0xfe00) == 0xfc00 || a.is_loopback(),
+        None => false,
+    }
+}
+
+/// An address as `Network`'s separate v4 and v6 members.
+fn v4_v6(ip: Option<IpDetails>) -> (Option<std::net::Ipv4Addr>, Option<std::net::Ipv6Addr>) {
+    match ip {
+        Some(IpDetails::V4(a)) => (Some(a), None),
+        Some(IpDetails::V6(a)) => (None, Some(a)),
+        None => (None, None),
     }
 }
 
@@ -445,22 +454,6 @@ struct Network<'a> {
     source_port: Option<u16>,
 }
 
-fn set_source(n: &mut Network<'_>, ip: Option<IpDetails>) {
-    match ip {
-        Some(IpDetails::V4(a)) => n.source_ip_v4 = Some(a),
-        Some(IpDetails::V6(a)) => n.source_ip_v6 = Some(a),
-        None => {}
-    }
-}
-
-fn set_destination(n: &mut Network<'_>, ip: Option<IpDetails>) {
-    match ip {
-        Some(IpDetails::V4(a)) => n.destination_ip_v4 = Some(a),
-        Some(IpDetails::V6(a)) => n.destination_ip_v6 = Some(a),
-        None => {}
-    }
-}
-
 fn action_and_network<'a>(
     f: &'a Finding,
     e: &'a Evidence,
@@ -512,18 +505,20 @@ fn action_and_network<'a>(
             destination_domain: Some(clip(domain, 128)),
             ..Network::default()
         };
-        set_source(&mut n, e.src_addr.as_deref().and_then(ip_details));
+        (n.source_ip_v4, n.source_ip_v6) = v4_v6(e.src_addr.as_deref().and_then(ip_details));
         return (Some(action), Some(n));
     }
     let (Some(src), Some(dst)) = (&e.src_addr, &e.dst_addr) else {
         return (None, None);
     };
-    let outbound = is_private(src) && !is_private(dst);
+    // Each address parsed once, for the direction, `Network` and the action's details.
+    let (src_ip, dst_ip) = (ip_details(src), ip_details(dst));
+    let outbound = is_private(src_ip) && !is_private(dst_ip);
     let direction = if outbound { "OUT" } else { "IN" };
     let (local, remote, lport, rport) = if outbound {
-        (src, dst, e.src_port, e.dst_port)
+        (src_ip, dst_ip, e.src_port, e.dst_port)
     } else {
-        (dst, src, e.dst_port, e.src_port)
+        (dst_ip, src_ip, e.dst_port, e.src_port)
     };
     let blocked = e.action.as_deref() == Some("REJECT");
     let proto = e.protocol.map(protocol_name);
@@ -534,16 +529,16 @@ fn action_and_network<'a>(
         destination_port: e.dst_port,
         ..Network::default()
     };
-    set_source(&mut n, ip_details(src));
-    set_destination(&mut n, ip_details(dst));
+    (n.source_ip_v4, n.source_ip_v6) = v4_v6(src_ip);
+    (n.destination_ip_v4, n.destination_ip_v6) = v4_v6(dst_ip);
     let action = if f.finding_type.contains("PortProbe") {
         let mut action = empty("PORT_PROBE");
         action.port_probe_action = Some(PortProbeAction {
             blocked,
             port_probe_details: [PortProbeDetail {
-                local_ip_details: ip_details(local).filter(|d| matches!(d, IpDetails::V4(_))),
+                local_ip_details: local.filter(|d| matches!(d, IpDetails::V4(_))),
                 local_port_details: lport.map(|port| PortDetails { port }),
-                remote_ip_details: ip_details(remote),
+                remote_ip_details: remote,
             }],
         });
         action
@@ -554,7 +549,7 @@ fn action_and_network<'a>(
             connection_direction: direction,
             local_port_details: lport.map(|port| PortDetails { port }),
             protocol: proto,
-            remote_ip_details: ip_details(remote),
+            remote_ip_details: remote,
             remote_port_details: rport.map(|port| PortDetails { port }),
         });
         action
@@ -637,17 +632,14 @@ fn rule_key(f: &Finding) -> RuleKey<'_> {
     )
 }
 
-/// Serialises a run of findings, escaping each rule's texts once.
-fn write_findings_each<'f>(
-    part: &'f [Finding],
+/// Writes the findings of `part` into `out`, separated by commas, escaping each rule's texts
+/// once; returns where each finding ends in `out`.
+fn write_part(
+    part: &[Finding],
     o: &AsffOptions,
-    mut each: impl FnMut(
-        usize,
-        &'f Finding,
-        &mut dyn FnMut(&mut Vec<u8>) -> Result<(), OutputError>,
-    ) -> Result<(), OutputError>,
-) -> Result<(), OutputError> {
-    let mut index: hashbrown::HashMap<RuleKey<'f>, usize> = Default::default();
+    out: &mut Vec<u8>,
+) -> Result<Vec<usize>, OutputError> {
+    let mut index: hashbrown::HashMap<RuleKey<'_>, usize> = Default::default();
     let mut texts = Vec::new();
     let mut which = Vec::with_capacity(part.len());
     for f in part {
@@ -662,16 +654,20 @@ fn write_findings_each<'f>(
         .iter()
         .map(RuleText::lazy)
         .collect::<Result<Vec<_>, _>>()?;
+    let mut ends = Vec::with_capacity(part.len());
     for (j, (f, &i)) in part.iter().zip(&which).enumerate() {
-        each(j, f, &mut |out| write_with(out, f, o, &rules[i]))?;
+        if j > 0 {
+            out.push(b',');
+        }
+        write_with(out, f, o, &rules[i])?;
+        ends.push(out.len());
     }
-    Ok(())
+    Ok(ends)
 }
 
 /// Writes one finding as an `AwsSecurityFinding` (JSON) to `out`, without building a JSON tree.
 pub fn write_finding(out: &mut Vec<u8>, f: &Finding, o: &AsffOptions) -> Result<(), OutputError> {
-    let text = RuleText::new(f)?;
-    write_with(out, f, o, &text.lazy()?)
+    write_part(std::slice::from_ref(f), o, out).map(drop)
 }
 
 fn write_with(
@@ -758,15 +754,10 @@ fn array_chunk(
     i: usize,
     chunks: usize,
 ) -> Result<Vec<u8>, OutputError> {
-    let part = &findings[(i * CHUNK).min(findings.len())..((i + 1) * CHUNK).min(findings.len())];
+    let part = crate::stream::chunk(findings, i, CHUNK);
     let mut out = Vec::with_capacity(part.len() * 2048 + 4);
     out.push(if i == 0 { b'[' } else { b',' });
-    write_findings_each(part, o, |j, _, write| {
-        if j > 0 {
-            out.push(b',');
-        }
-        write(&mut out)
-    })?;
+    write_part(part, o, &mut out)?;
     if i + 1 == chunks {
         out.extend_from_slice(b"]\n");
     }
@@ -793,10 +784,23 @@ pub const MAX_BATCH: usize = 100;
 /// Request bodies (`{"Findings": [...]}`) of at most [`MAX_BATCH`] findings and
 /// [`MAX_REQUEST_BYTES`] bytes each.
 pub fn batches(findings: &[Finding], o: &AsffOptions) -> Result<Vec<Vec<u8>>, OutputError> {
+    use rayon::prelude::*;
+    // Each chunk's findings in one buffer, with where each ends (commas between them).
+    let parts = findings
+        .par_chunks(CHUNK)
+        .map(|part| {
+            let mut buf = Vec::with_capacity(part.len() * 2048);
+            write_part(part, o, &mut buf).map(|ends| (buf, ends))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let each = parts.iter().flat_map(|(buf, ends)| {
+        let starts = std::iter::once(0).chain(ends.iter().map(|e| e + 1));
+        starts.zip(ends).map(move |(s, &e)| &buf[s..e])
+    });
     let mut out = Vec::new();
-    let mut cur: Vec<Vec<u8>> = Vec::new();
+    let mut cur: Vec<&[u8]> = Vec::new();
     let mut size = 16usize;
-    let flush = |cur: &mut Vec<Vec<u8>>, out: &mut Vec<Vec<u8>>| {
+    let flush = |cur: &mut Vec<&[u8]>, out: &mut Vec<Vec<u8>>| {
         if cur.is_empty() {
             return;
         }
@@ -805,29 +809,12 @@ pub fn batches(findings: &[Finding], o: &AsffOptions) -> Result<Vec<Vec<u8>>, Ou
             if i > 0 {
                 body.push(b',');
             }
-            body.extend(f);
+            body.extend_from_slice(f);
         }
         body.extend_from_slice(b"]}\n");
         out.push(body);
     };
-    use rayon::prelude::*;
-    let serialised: Vec<Vec<u8>> = findings
-        .par_chunks(CHUNK)
-        .map(|part| {
-            let mut bodies = Vec::with_capacity(part.len());
-            write_findings_each(part, o, |_, _, write| {
-                let mut bytes = Vec::with_capacity(2048);
-                write(&mut bytes)?;
-                bodies.push(bytes);
-                Ok(())
-            })?;
-            Ok::<_, OutputError>(bodies)
-        })
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .flatten()
-        .collect();
-    for bytes in serialised {
+    for bytes in each {
         if cur.len() == MAX_BATCH || size + bytes.len() + 1 > MAX_REQUEST_BYTES {
             flush(&mut cur, &mut out);
             size = 16;

@@ -12,7 +12,7 @@ const CHUNK: usize = 1024;
 
 /// Chunk `i` of the findings as JSON lines.
 fn chunk(findings: &[Finding], i: usize) -> Result<Vec<u8>, OutputError> {
-    let part = &findings[(i * CHUNK).min(findings.len())..((i + 1) * CHUNK).min(findings.len())];
+    let part = crate::stream::chunk(findings, i, CHUNK);
     let mut out = Vec::with_capacity(part.len() * 1024);
     for f in part {
         sonic_rs::to_writer(&mut out, f)?;

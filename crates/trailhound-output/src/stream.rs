@@ -12,6 +12,12 @@ use rayon::prelude::*;
 
 use crate::OutputError;
 
+/// Chunk `i` of `items` cut in chunks of `size` (empty past the end).
+pub(crate) fn chunk<T>(items: &[T], i: usize, size: usize) -> &[T] {
+    let start = i.saturating_mul(size).min(items.len());
+    &items[start..(start + size).min(items.len())]
+}
+
 /// Chunks serialised per wave (a few per pool thread keeps the pool busy).
 fn wave_len() -> usize {
     rayon::current_num_threads().max(1) * 2
