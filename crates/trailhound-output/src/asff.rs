@@ -13,9 +13,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use serde::Serialize;
 use serde_json::Value;
-use sonic_rs::LazyValue;
 use trailhound_detect::finding::{Evidence, Finding};
 
 use crate::OutputError;
@@ -118,11 +116,9 @@ fn partition(region: &str) -> &'static str {
 }
 
 /// `IpAddressV4`/`IpAddressV6` detail of an address (absent when it is not an address).
-#[derive(Serialize, Clone, Copy)]
+#[derive(Clone, Copy)]
 enum IpDetails {
-    #[serde(rename = "IpAddressV4")]
     V4(std::net::Ipv4Addr),
-    #[serde(rename = "IpAddressV6")]
     V6(std::net::Ipv6Addr),
 }
 
@@ -146,15 +142,6 @@ fn is_private(ip: Option<IpDetails>) -> bool {
     }
 }
 
-/// An address as `Network`'s separate v4 and v6 members.
-fn v4_v6(ip: Option<IpDetails>) -> (Option<std::net::Ipv4Addr>, Option<std::net::Ipv6Addr>) {
-    match ip {
-        Some(IpDetails::V4(a)) => (Some(a), None),
-        Some(IpDetails::V6(a)) => (None, Some(a)),
-        None => (None, None),
-    }
-}
-
 fn protocol_name(p: u8) -> Cow<'static, str> {
     match p {
         1 => "ICMP".into(),
@@ -165,150 +152,174 @@ fn protocol_name(p: u8) -> Cow<'static, str> {
     }
 }
 
-// The structs below are the ASFF objects trailhound fills. Their fields are declared in
-// alphabetical order so that the output keeps the sorted key order of a JSON object tree (the
-// snapshot tests pin it), while serialising straight from the finding without building a tree.
+// The writer. Serde escaped every one of the ~40 constant keys of each finding as if it were
+// data (a quarter of the output phase in the profile); here keys are byte strings and only values
+// are escaped. Keys are written in alphabetical order, the order of a JSON object tree, which the
+// snapshot tests pin.
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct AsffFinding<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    action: Option<Action<'a>>,
-    aws_account_id: &'a str,
-    company_name: &'static str,
-    created_at: &'a str,
-    description: &'a LazyValue<'a>,
-    finding_provider_fields: ProviderFields<'a>,
-    first_observed_at: &'a str,
-    generator_id: &'a LazyValue<'a>,
-    id: String,
-    last_observed_at: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    network: Option<Network<'a>>,
-    product_arn: Cow<'a, str>,
-    product_fields: ProductFields<'a>,
-    product_name: &'static str,
-    record_state: &'static str,
-    region: &'a str,
-    resources: [AsffResource<'a>; 1],
-    schema_version: &'static str,
-    severity: Severity,
-    title: &'a LazyValue<'a>,
-    types: &'a LazyValue<'a>,
-    updated_at: &'a str,
-}
-
-#[derive(Serialize, Clone, Copy)]
-#[serde(rename_all = "PascalCase")]
-struct Severity {
-    label: &'static str,
-    original: Original,
-}
-
-/// A score printed with one decimal, as a JSON string.
-#[derive(Clone, Copy)]
-struct Original(f64);
-
-impl Serialize for Original {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // Integer tenths: `{:.1}` on an f64 takes the exact (bignum) formatting path.
-        let tenths = (self.0 * 10.0).round();
-        if tenths.is_finite() && tenths.abs() < 1e15 {
-            let t = tenths as i64;
-            let sign = if t < 0 { "-" } else { "" };
-            let t = t.unsigned_abs();
-            s.collect_str(&format_args!("{sign}{}.{}", t / 10, t % 10))
+/// Appends `s` as a JSON string (serde_json's escapes: the short forms, else `\u00xx`).
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 15) as usize]);
         } else {
-            s.collect_str(&format_args!("{:.1}", self.0))
+            out.extend_from_slice(esc);
         }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Appends `v` with `Display`, quoted (addresses and numbers written as JSON strings).
+fn json_display(out: &mut Vec<u8>, v: impl std::fmt::Display, quoted: bool) {
+    use std::io::Write as _;
+    if quoted {
+        out.push(b'"');
+    }
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{v}");
+    if quoted {
+        out.push(b'"');
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ProviderFields<'a> {
-    severity: Severity,
-    types: &'a LazyValue<'a>,
+/// A JSON object being written: `key` writes the separator and the (constant) key.
+struct Obj<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+}
+
+impl<'o> Obj<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+    fn key(&mut self, k: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+    fn str(&mut self, k: &str, v: &str) {
+        json_str(self.key(k), v);
+    }
+    fn raw(&mut self, k: &str, v: &str) {
+        self.key(k).extend_from_slice(v.as_bytes());
+    }
+    fn bool(&mut self, k: &str, v: bool) {
+        self.raw(k, if v { "true" } else { "false" });
+    }
+    fn port(&mut self, k: &str, p: Option<u16>) {
+        if let Some(p) = p {
+            json_display(self.key(k), p, false);
+        }
+    }
+    fn port_details(&mut self, k: &str, p: Option<u16>) {
+        if let Some(p) = p {
+            let mut o = Obj::open(self.key(k));
+            o.port("Port", Some(p));
+            o.close();
+        }
+    }
+    fn ip_details(&mut self, k: &str, ip: Option<IpDetails>) {
+        let Some(ip) = ip else { return };
+        let mut o = Obj::open(self.key(k));
+        match ip {
+            IpDetails::V4(a) => json_display(o.key("IpAddressV4"), a, true),
+            IpDetails::V6(a) => json_display(o.key("IpAddressV6"), a, true),
+        }
+        o.close();
+    }
+    /// `Network`'s separate v4 and v6 members of one address.
+    fn v4_v6(&mut self, v4: &str, v6: &str, ip: Option<IpDetails>) {
+        match ip {
+            Some(IpDetails::V4(a)) => json_display(self.key(v4), a, true),
+            Some(IpDetails::V6(a)) => json_display(self.key(v6), a, true),
+            None => {}
+        }
+    }
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// `{"Label": …, "Original": "8.0"}`: the score with one decimal, as a string.
+fn severity(out: &mut Vec<u8>, score: f64) {
+    let mut o = Obj::open(out);
+    o.str("Label", label(score));
+    let out = o.key("Original");
+    // Integer tenths: `{:.1}` on an f64 takes the exact (bignum) formatting path.
+    let tenths = (score * 10.0).round();
+    if tenths.is_finite() && tenths.abs() < 1e15 {
+        let t = tenths as i64;
+        let sign = if t < 0 { "-" } else { "" };
+        let t = t.unsigned_abs();
+        json_display(out, format_args!("{sign}{}.{}", t / 10, t % 10), true);
+    } else {
+        json_display(out, format_args!("{score:.1}"), true);
+    }
+    o.close();
 }
 
 /// `ProductFields`: a string map, keys in sorted order.
-struct ProductFields<'a> {
-    f: &'a Finding,
-    rule: &'a RuleJson<'a>,
-}
-
-impl Serialize for ProductFields<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let f = self.f;
-        let mut m = s.serialize_map(None)?;
-        if let Some(attack) = &self.rule.attack {
-            m.serialize_entry("trailhound/attack", attack)?;
-        }
-        m.serialize_entry("trailhound/count", &Count(f.count))?;
-        m.serialize_entry("trailhound/finding_id", &f.id)?;
-        m.serialize_entry("trailhound/rule_id", &self.rule.rule_id)?;
-        m.serialize_entry("trailhound/rule_path", &self.rule.rule_path)?;
-        // Keys sort as text: sample/10 comes before sample/2.
-        let mut order: Vec<usize> = (0..f.samples.len()).collect();
-        if order.len() > 10 {
-            order.sort_by_cached_key(|i| i.to_string());
-        }
-        let mut key = String::with_capacity(24);
-        for i in order {
-            let v = f
-                .evidence
-                .get(i)
-                .and_then(|e| e.event_id.as_deref())
-                .unwrap_or(&f.samples[i]);
-            key.clear();
-            let _ = write!(key, "trailhound/sample/{i}");
-            m.serialize_entry(&key, &clip(v, 2048))?;
-        }
-        m.serialize_entry("trailhound/type", &self.rule.finding_type)?;
-        m.end()
+fn product_fields(out: &mut Vec<u8>, f: &Finding, rule: &RuleText) {
+    let mut m = Obj::open(out);
+    if let Some(attack) = &rule.attack {
+        m.raw("trailhound/attack", attack);
     }
-}
-
-/// A count as a JSON string (`ProductFields` values are strings).
-struct Count(u64);
-
-impl Serialize for Count {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
+    json_display(m.key("trailhound/count"), f.count, true);
+    m.str("trailhound/finding_id", &f.id);
+    m.raw("trailhound/rule_id", &rule.rule_id);
+    m.raw("trailhound/rule_path", &rule.rule_path);
+    // Keys sort as text: sample/10 comes before sample/2.
+    let mut order: Vec<usize> = (0..f.samples.len()).collect();
+    if order.len() > 10 {
+        order.sort_by_cached_key(|i| i.to_string());
     }
+    let mut key = String::with_capacity(24);
+    for i in order {
+        let v = f
+            .evidence
+            .get(i)
+            .and_then(|e| e.event_id.as_deref())
+            .unwrap_or(&f.samples[i]);
+        key.clear();
+        let _ = write!(key, "trailhound/sample/{i}");
+        m.str(&key, &clip(v, 2048));
+    }
+    m.raw("trailhound/type", &rule.finding_type);
+    m.close();
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct AsffResource<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<ResourceDetails<'a>>,
-    id: Cow<'a, str>,
-    partition: &'static str,
-    region: Cow<'a, str>,
-    #[serde(rename = "Type")]
-    ty: &'static str,
-}
-
-#[derive(Serialize)]
-struct ResourceDetails<'a> {
-    #[serde(rename = "Other")]
-    other: OtherDetails<'a>,
-}
-
-#[derive(Serialize)]
-struct OtherDetails<'a> {
-    #[serde(rename = "trailhound/resource_id")]
-    id: Cow<'a, str>,
-    #[serde(rename = "trailhound/resource_type")]
-    kind: Cow<'a, str>,
-}
-
-fn resource<'a>(f: &'a Finding, account: &str, region: &'a str) -> AsffResource<'a> {
+/// `Resources[0]`: typed as Security Hub knows the resource, `Other` with its details else.
+fn resource(out: &mut Vec<u8>, f: &Finding, account: &str, region: &str) {
     let p = partition(region);
     let id = f.resource.id.as_str();
-    let (ty, rid): (&'static str, Cow<'a, str>) = match f.resource.kind.as_str() {
+    let (ty, rid): (&'static str, Cow<'_, str>) = match f.resource.kind.as_str() {
         "AccessKey" => ("AwsIamAccessKey", id.into()),
         "IAMUser" => ("AwsIamUser", id.into()),
         "IAMRole" | "AssumedRole" => ("AwsIamRole", id.into()),
@@ -331,185 +342,76 @@ fn resource<'a>(f: &'a Finding, account: &str, region: &'a str) -> AsffResource<
         "S3Bucket" => ("AwsS3Bucket", format!("arn:{p}:s3:::{id}").into()),
         _ => ("Other", id.into()),
     };
-    let details = (ty == "Other").then(|| ResourceDetails {
-        other: OtherDetails {
-            id: clip(id, 1024),
-            kind: clip(&f.resource.kind, 1024),
-        },
-    });
-    AsffResource {
-        details,
-        id: match rid {
-            Cow::Borrowed(s) => clip(s, 512),
-            Cow::Owned(s) => Cow::Owned(clip(&s, 512).into_owned()),
-        },
-        partition: p,
-        region: clip(region, 16),
-        ty,
+    out.push(b'[');
+    let mut r = Obj::open(out);
+    if ty == "Other" {
+        let mut d = Obj::open(r.key("Details"));
+        let mut other = Obj::open(d.key("Other"));
+        other.str("trailhound/resource_id", &clip(id, 1024));
+        other.str("trailhound/resource_type", &clip(&f.resource.kind, 1024));
+        other.close();
+        d.close();
     }
+    r.str("Id", &clip(&rid, 512));
+    r.str("Partition", p);
+    r.str("Region", &clip(region, 16));
+    r.str("Type", ty);
+    r.close();
+    out.push(b']');
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct Action<'a> {
-    action_type: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    aws_api_call_action: Option<ApiCallAction<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dns_request_action: Option<DnsRequestAction<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    network_connection_action: Option<NetworkConnectionAction>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    port_probe_action: Option<PortProbeAction>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ApiCallAction<'a> {
-    api: Cow<'a, str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    caller_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    domain_details: Option<DomainDetails<'a>>,
-    first_seen: &'a str,
-    last_seen: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remote_ip_details: Option<IpDetails>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    service_name: Option<Cow<'a, str>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct DomainDetails<'a> {
-    domain: Cow<'a, str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct DnsRequestAction<'a> {
-    blocked: bool,
-    domain: Cow<'a, str>,
-    protocol: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct PortDetails {
-    port: u16,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct NetworkConnectionAction {
-    blocked: bool,
-    connection_direction: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    local_port_details: Option<PortDetails>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    protocol: Option<Cow<'static, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remote_ip_details: Option<IpDetails>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remote_port_details: Option<PortDetails>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct PortProbeAction {
-    blocked: bool,
-    port_probe_details: [PortProbeDetail; 1],
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct PortProbeDetail {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    local_ip_details: Option<IpDetails>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    local_port_details: Option<PortDetails>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remote_ip_details: Option<IpDetails>,
-}
-
-#[derive(Serialize, Default)]
-#[serde(rename_all = "PascalCase")]
-struct Network<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    destination_domain: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    destination_ip_v4: Option<std::net::Ipv4Addr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    destination_ip_v6: Option<std::net::Ipv6Addr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    destination_port: Option<u16>,
-    direction: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    protocol: Option<Cow<'static, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    source_ip_v4: Option<std::net::Ipv4Addr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    source_ip_v6: Option<std::net::Ipv6Addr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    source_port: Option<u16>,
-}
-
-fn action_and_network<'a>(
-    f: &'a Finding,
-    e: &'a Evidence,
-) -> (Option<Action<'a>>, Option<Network<'a>>) {
-    let empty = |action_type| Action {
-        action_type,
-        aws_api_call_action: None,
-        dns_request_action: None,
-        network_connection_action: None,
-        port_probe_action: None,
-    };
+/// `Action` of the earliest sample event (API call, DNS request, connection or port probe),
+/// written to `o`, and its `Network` object, written to `net` (which stays empty without one).
+fn action_and_network(o: &mut Obj<'_>, net: &mut Vec<u8>, f: &Finding, e: &Evidence) {
     if let Some(api) = &e.api {
-        let mut a = ApiCallAction {
-            api: clip(api, 1024),
-            caller_type: None,
-            domain_details: None,
-            first_seen: &f.first_seen,
-            last_seen: &f.last_seen,
-            remote_ip_details: None,
-            service_name: e.service.as_deref().map(|s| clip(s, 1024)),
-        };
-        if let Some(c) = &e.caller {
-            match ip_details(c) {
-                Some(ip) => {
-                    a.caller_type = Some("remoteip");
-                    a.remote_ip_details = Some(ip);
-                }
-                None => {
-                    a.caller_type = Some("domain");
-                    a.domain_details = Some(DomainDetails {
-                        domain: clip(c, 128),
-                    });
-                }
-            }
+        let mut a = Obj::open(o.key("Action"));
+        a.str("ActionType", "AWS_API_CALL");
+        let mut c = Obj::open(a.key("AwsApiCallAction"));
+        c.str("Api", &clip(api, 1024));
+        let caller = e.caller.as_deref().map(|s| (s, ip_details(s)));
+        match caller {
+            Some((_, Some(_))) => c.str("CallerType", "remoteip"),
+            Some((_, None)) => c.str("CallerType", "domain"),
+            None => {}
         }
-        let mut action = empty("AWS_API_CALL");
-        action.aws_api_call_action = Some(a);
-        return (Some(action), None);
+        if let Some((s, None)) = caller {
+            let mut d = Obj::open(c.key("DomainDetails"));
+            d.str("Domain", &clip(s, 128));
+            d.close();
+        }
+        c.str("FirstSeen", &f.first_seen);
+        c.str("LastSeen", &f.last_seen);
+        c.ip_details("RemoteIpDetails", caller.and_then(|(_, ip)| ip));
+        if let Some(s) = &e.service {
+            c.str("ServiceName", &clip(s, 1024));
+        }
+        c.close();
+        a.close();
+        return;
     }
     if let Some(domain) = &e.domain {
-        let mut action = empty("DNS_REQUEST");
-        action.dns_request_action = Some(DnsRequestAction {
-            blocked: false,
-            domain: clip(domain, 128),
-            protocol: "DNS",
-        });
-        let mut n = Network {
-            direction: "OUT",
-            destination_domain: Some(clip(domain, 128)),
-            ..Network::default()
-        };
-        (n.source_ip_v4, n.source_ip_v6) = v4_v6(e.src_addr.as_deref().and_then(ip_details));
-        return (Some(action), Some(n));
+        let domain = clip(domain, 128);
+        let mut a = Obj::open(o.key("Action"));
+        a.str("ActionType", "DNS_REQUEST");
+        let mut d = Obj::open(a.key("DnsRequestAction"));
+        d.bool("Blocked", false);
+        d.str("Domain", &domain);
+        d.str("Protocol", "DNS");
+        d.close();
+        a.close();
+        let mut n = Obj::open(net);
+        n.str("DestinationDomain", &domain);
+        n.str("Direction", "OUT");
+        n.v4_v6(
+            "SourceIpV4",
+            "SourceIpV6",
+            e.src_addr.as_deref().and_then(ip_details),
+        );
+        n.close();
+        return;
     }
     let (Some(src), Some(dst)) = (&e.src_addr, &e.dst_addr) else {
-        return (None, None);
+        return;
     };
     // Each address parsed once, for the direction, `Network` and the action's details.
     let (src_ip, dst_ip) = (ip_details(src), ip_details(dst));
@@ -522,39 +424,47 @@ fn action_and_network<'a>(
     };
     let blocked = e.action.as_deref() == Some("REJECT");
     let proto = e.protocol.map(protocol_name);
-    let mut n = Network {
-        direction,
-        protocol: proto.clone(),
-        source_port: e.src_port,
-        destination_port: e.dst_port,
-        ..Network::default()
-    };
-    (n.source_ip_v4, n.source_ip_v6) = v4_v6(src_ip);
-    (n.destination_ip_v4, n.destination_ip_v6) = v4_v6(dst_ip);
-    let action = if f.finding_type.contains("PortProbe") {
-        let mut action = empty("PORT_PROBE");
-        action.port_probe_action = Some(PortProbeAction {
-            blocked,
-            port_probe_details: [PortProbeDetail {
-                local_ip_details: local.filter(|d| matches!(d, IpDetails::V4(_))),
-                local_port_details: lport.map(|port| PortDetails { port }),
-                remote_ip_details: remote,
-            }],
-        });
-        action
+    let mut a = Obj::open(o.key("Action"));
+    if f.finding_type.contains("PortProbe") {
+        a.str("ActionType", "PORT_PROBE");
+        let mut p = Obj::open(a.key("PortProbeAction"));
+        p.bool("Blocked", blocked);
+        let out = p.key("PortProbeDetails");
+        out.push(b'[');
+        let mut d = Obj::open(out);
+        d.ip_details(
+            "LocalIpDetails",
+            local.filter(|d| matches!(d, IpDetails::V4(_))),
+        );
+        d.port_details("LocalPortDetails", lport);
+        d.ip_details("RemoteIpDetails", remote);
+        d.close();
+        out.push(b']');
+        p.close();
     } else {
-        let mut action = empty("NETWORK_CONNECTION");
-        action.network_connection_action = Some(NetworkConnectionAction {
-            blocked,
-            connection_direction: direction,
-            local_port_details: lport.map(|port| PortDetails { port }),
-            protocol: proto,
-            remote_ip_details: remote,
-            remote_port_details: rport.map(|port| PortDetails { port }),
-        });
-        action
-    };
-    (Some(action), Some(n))
+        a.str("ActionType", "NETWORK_CONNECTION");
+        let mut c = Obj::open(a.key("NetworkConnectionAction"));
+        c.bool("Blocked", blocked);
+        c.str("ConnectionDirection", direction);
+        c.port_details("LocalPortDetails", lport);
+        if let Some(p) = &proto {
+            c.str("Protocol", p);
+        }
+        c.ip_details("RemoteIpDetails", remote);
+        c.port_details("RemotePortDetails", rport);
+        c.close();
+    }
+    a.close();
+    let mut n = Obj::open(net);
+    n.v4_v6("DestinationIpV4", "DestinationIpV6", dst_ip);
+    n.port("DestinationPort", e.dst_port);
+    n.str("Direction", direction);
+    if let Some(p) = &proto {
+        n.str("Protocol", p);
+    }
+    n.v4_v6("SourceIpV4", "SourceIpV6", src_ip);
+    n.port("SourcePort", e.src_port);
+    n.close();
 }
 
 /// The JSON texts of the parts of an ASFF finding that depend only on its rule (description,
@@ -572,50 +482,27 @@ struct RuleText {
 }
 
 impl RuleText {
-    fn new(f: &Finding) -> Result<Self, OutputError> {
-        let text = |s: &str| sonic_rs::to_string(s);
-        Ok(RuleText {
-            description: text(&clip(f.description.trim(), 1024))?,
-            title: text(&clip(&f.title, 256))?,
-            generator_id: text(&clip(&f.rule_id, 512))?,
-            types: sonic_rs::to_string(&[asff_type(&f.finding_type)])?,
+    fn new(f: &Finding) -> Self {
+        let text = |s: &str| {
+            let mut out = Vec::with_capacity(s.len() + 2);
+            json_str(&mut out, s);
+            // `json_str` writes valid UTF-8: the input's bytes and ASCII escapes.
+            String::from_utf8(out).unwrap_or_default()
+        };
+        RuleText {
+            description: text(&clip(f.description.trim(), 1024)),
+            title: text(&clip(&f.title, 256)),
+            generator_id: text(&clip(&f.rule_id, 512)),
+            types: format!("[{}]", text(&asff_type(&f.finding_type))),
             attack: match f.attack.is_empty() {
                 true => None,
-                false => Some(text(&clip(&f.attack.join(" "), 2048))?),
+                false => Some(text(&clip(&f.attack.join(" "), 2048))),
             },
-            rule_id: text(&clip(&f.rule_id, 2048))?,
-            rule_path: text(&clip(&f.rule_path, 2048))?,
-            finding_type: text(&clip(&f.finding_type, 2048))?,
-        })
-    }
-
-    fn lazy(&self) -> Result<RuleJson<'_>, OutputError> {
-        fn raw(s: &str) -> Result<LazyValue<'_>, sonic_rs::Error> {
-            sonic_rs::from_str(s)
+            rule_id: text(&clip(&f.rule_id, 2048)),
+            rule_path: text(&clip(&f.rule_path, 2048)),
+            finding_type: text(&clip(&f.finding_type, 2048)),
         }
-        Ok(RuleJson {
-            description: raw(&self.description)?,
-            title: raw(&self.title)?,
-            generator_id: raw(&self.generator_id)?,
-            types: raw(&self.types)?,
-            attack: self.attack.as_deref().map(raw).transpose()?,
-            rule_id: raw(&self.rule_id)?,
-            rule_path: raw(&self.rule_path)?,
-            finding_type: raw(&self.finding_type)?,
-        })
     }
-}
-
-/// [`RuleText`] as values that serialise raw.
-struct RuleJson<'a> {
-    description: LazyValue<'a>,
-    title: LazyValue<'a>,
-    generator_id: LazyValue<'a>,
-    types: LazyValue<'a>,
-    attack: Option<LazyValue<'a>>,
-    rule_id: LazyValue<'a>,
-    rule_path: LazyValue<'a>,
-    finding_type: LazyValue<'a>,
 }
 
 /// What makes two findings' [`RuleText`] the same.
@@ -634,11 +521,7 @@ fn rule_key(f: &Finding) -> RuleKey<'_> {
 
 /// Writes the findings of `part` into `out`, separated by commas, escaping each rule's texts
 /// once; returns where each finding ends in `out`.
-fn write_part(
-    part: &[Finding],
-    o: &AsffOptions,
-    out: &mut Vec<u8>,
-) -> Result<Vec<usize>, OutputError> {
+fn write_part(part: &[Finding], o: &AsffOptions, out: &mut Vec<u8>) -> Vec<usize> {
     let mut index: hashbrown::HashMap<RuleKey<'_>, usize> = Default::default();
     let mut texts = Vec::new();
     let mut which = Vec::with_capacity(part.len());
@@ -646,36 +529,29 @@ fn write_part(
         let next = index.len();
         let i = *index.entry(rule_key(f)).or_insert(next);
         if i == texts.len() {
-            texts.push(RuleText::new(f)?);
+            texts.push(RuleText::new(f));
         }
         which.push(i);
     }
-    let rules = texts
-        .iter()
-        .map(RuleText::lazy)
-        .collect::<Result<Vec<_>, _>>()?;
     let mut ends = Vec::with_capacity(part.len());
+    let mut net = Vec::with_capacity(256);
     for (j, (f, &i)) in part.iter().zip(&which).enumerate() {
         if j > 0 {
             out.push(b',');
         }
-        write_with(out, f, o, &rules[i])?;
+        write_with(out, &mut net, f, o, &texts[i]);
         ends.push(out.len());
     }
-    Ok(ends)
+    ends
 }
 
 /// Writes one finding as an `AwsSecurityFinding` (JSON) to `out`, without building a JSON tree.
 pub fn write_finding(out: &mut Vec<u8>, f: &Finding, o: &AsffOptions) -> Result<(), OutputError> {
-    write_part(std::slice::from_ref(f), o, out).map(drop)
+    write_part(std::slice::from_ref(f), o, out);
+    Ok(())
 }
 
-fn write_with(
-    out: &mut Vec<u8>,
-    f: &Finding,
-    o: &AsffOptions,
-    rule: &RuleJson<'_>,
-) -> Result<(), OutputError> {
+fn write_with(out: &mut Vec<u8>, net: &mut Vec<u8>, f: &Finding, o: &AsffOptions, rule: &RuleText) {
     let account = f
         .account
         .as_deref()
@@ -686,51 +562,52 @@ fn write_with(
         .as_deref()
         .filter(|r| !r.is_empty())
         .unwrap_or(&o.default_region);
-    let product: Cow<'_, str> = match &o.product_arn {
-        Some(p) => Cow::Borrowed(p),
-        None => Cow::Owned(format!(
-            "arn:{}:securityhub:{region}:{account}:product/{account}/default",
-            partition(region)
-        )),
-    };
-    let severity = Severity {
-        label: label(f.severity),
-        original: Original(f.severity),
-    };
-    let (action, network) = match f.evidence.first() {
-        Some(e) => action_and_network(f, e),
-        None => (None, None),
-    };
-    let v = AsffFinding {
-        action,
-        aws_account_id: account,
-        company_name: "trailhound",
-        created_at: &o.now,
-        description: &rule.description,
-        finding_provider_fields: ProviderFields {
-            severity,
-            types: &rule.types,
-        },
-        first_observed_at: &f.first_seen,
-        generator_id: &rule.generator_id,
-        id: clip(&format!("trailhound/{account}/{region}/{}", f.id), 512).into_owned(),
-        last_observed_at: &f.last_seen,
-        network,
-        product_arn: product,
-        product_fields: ProductFields { f, rule },
-        product_name: "trailhound",
-        record_state: "ACTIVE",
-        region,
-        resources: [resource(f, account, region)],
-        schema_version: "2018-10-08",
-        severity,
-        title: &rule.title,
-        types: &rule.types,
-        updated_at: &o.now,
-    };
-    // sonic-rs escapes strings with SIMD; serde_json's byte loop was a quarter of this function.
-    sonic_rs::to_writer(out, &v)?;
-    Ok(())
+    let mut v = Obj::open(out);
+    net.clear();
+    if let Some(e) = f.evidence.first() {
+        action_and_network(&mut v, net, f, e);
+    }
+    v.str("AwsAccountId", account);
+    v.str("CompanyName", "trailhound");
+    v.str("CreatedAt", &o.now);
+    v.raw("Description", &rule.description);
+    {
+        let mut p = Obj::open(v.key("FindingProviderFields"));
+        severity(p.key("Severity"), f.severity);
+        p.raw("Types", &rule.types);
+        p.close();
+    }
+    v.str("FirstObservedAt", &f.first_seen);
+    v.raw("GeneratorId", &rule.generator_id);
+    v.str(
+        "Id",
+        &clip(&format!("trailhound/{account}/{region}/{}", f.id), 512),
+    );
+    v.str("LastObservedAt", &f.last_seen);
+    if !net.is_empty() {
+        v.key("Network").extend_from_slice(net);
+    }
+    match &o.product_arn {
+        Some(p) => v.str("ProductArn", p),
+        None => v.str(
+            "ProductArn",
+            &format!(
+                "arn:{}:securityhub:{region}:{account}:product/{account}/default",
+                partition(region)
+            ),
+        ),
+    }
+    product_fields(v.key("ProductFields"), f, rule);
+    v.str("ProductName", "trailhound");
+    v.str("RecordState", "ACTIVE");
+    v.str("Region", region);
+    resource(v.key("Resources"), f, account, region);
+    v.str("SchemaVersion", "2018-10-08");
+    severity(v.key("Severity"), f.severity);
+    v.raw("Title", &rule.title);
+    v.raw("Types", &rule.types);
+    v.str("UpdatedAt", &o.now);
+    v.close();
 }
 
 /// One finding as an `AwsSecurityFinding` JSON value (for callers that edit it; the writers
@@ -757,7 +634,7 @@ fn array_chunk(
     let part = crate::stream::chunk(findings, i, CHUNK);
     let mut out = Vec::with_capacity(part.len() * 2048 + 4);
     out.push(if i == 0 { b'[' } else { b',' });
-    write_part(part, o, &mut out)?;
+    write_part(part, o, &mut out);
     if i + 1 == chunks {
         out.extend_from_slice(b"]\n");
     }
@@ -790,9 +667,10 @@ pub fn batches(findings: &[Finding], o: &AsffOptions) -> Result<Vec<Vec<u8>>, Ou
         .par_chunks(CHUNK)
         .map(|part| {
             let mut buf = Vec::with_capacity(part.len() * 2048);
-            write_part(part, o, &mut buf).map(|ends| (buf, ends))
+            let ends = write_part(part, o, &mut buf);
+            (buf, ends)
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Vec<_>>();
     let each = parts.iter().flat_map(|(buf, ends)| {
         let starts = std::iter::once(0).chain(ends.iter().map(|e| e + 1));
         starts.zip(ends).map(move |(s, &e)| &buf[s..e])
@@ -829,6 +707,75 @@ pub fn batches(findings: &[Finding], o: &AsffOptions) -> Result<Vec<Vec<u8>>, Ou
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_escape_as_serde_json_does() {
+        let mut all: String = (0u8..0x80).map(char::from).collect();
+        all.push_str("é\u{2028}\u{10ffff}\"\\/ end");
+        for s in [all.as_str(), "", "plain", "\"", "a\u{1}b\u{7f}"] {
+            let mut out = Vec::new();
+            json_str(&mut out, s);
+            assert_eq!(
+                String::from_utf8(out).ok(),
+                serde_json::to_string(s).ok(),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn written_findings_are_json_with_sorted_keys() {
+        let f = Finding {
+            id: "abc".into(),
+            finding_type: "Recon:EC2/PortProbeUnprotectedPort".into(),
+            severity: 5.0,
+            severity_label: "Medium",
+            title: "T \"quoted\"".into(),
+            description: "D\nline".into(),
+            account: Some("111122223333".into()),
+            region: Some("eu-west-1".into()),
+            resource: trailhound_detect::finding::Resource {
+                kind: "Instance".into(),
+                id: "i-1".into(),
+            },
+            count: 3,
+            first_seen: "2024-01-01T00:00:00.000Z".into(),
+            last_seen: "2024-01-01T00:01:00.000Z".into(),
+            rule_id: "r".into(),
+            rule_path: "p.yml".into(),
+            attack: vec!["attack.t1046".into()],
+            evidence: vec![Evidence {
+                src_addr: Some("198.51.100.7".into()),
+                src_port: Some(40000),
+                dst_addr: Some("10.0.0.5".into()),
+                dst_port: Some(22),
+                protocol: Some(6),
+                action: Some("REJECT".into()),
+                ..Evidence::default()
+            }],
+            samples: vec!["s".into()],
+        };
+        let v = finding(&f, &AsffOptions::default());
+        // Reading back through serde_json (its maps sort keys) and writing again must give the
+        // same bytes: keys come out sorted at every level and the JSON is valid.
+        let mut out = Vec::new();
+        write_finding(&mut out, &f, &AsffOptions::default()).ok();
+        assert_eq!(serde_json::to_vec(&v).ok(), Some(out));
+        assert_eq!(v["Action"]["ActionType"], "PORT_PROBE");
+        assert_eq!(
+            v["Action"]["PortProbeAction"]["PortProbeDetails"][0]["RemoteIpDetails"]["IpAddressV4"],
+            "198.51.100.7"
+        );
+        assert_eq!(v["Network"]["Direction"], "IN");
+        assert_eq!(v["Network"]["DestinationPort"], 22);
+        assert_eq!(v["Severity"]["Original"], "5.0");
+        assert_eq!(v["ProductFields"]["trailhound/count"], "3");
+        assert_eq!(v["Title"], "T \"quoted\"");
+        assert_eq!(
+            v["Resources"][0]["Id"],
+            "arn:aws:ec2:eu-west-1:111122223333:instance/i-1"
+        );
+    }
 
     #[test]
     fn types_follow_guardduty_mapping() {
