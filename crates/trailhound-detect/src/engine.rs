@@ -3,16 +3,14 @@
 //! ([`Detector::merge`]); [`Detector::finish`] turns the merged state into sorted findings.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 
 use smallvec::SmallVec;
 
 use hashbrown::HashMap;
 use std::sync::Arc;
 
-use trailhound_model::{CloudTrailRecord, DnsRecord, FlowRecord, LogKind, RecordSink};
+use trailhound_model::{CloudTrailRecord, DnsRecord, FlowField, FlowRecord, LogKind, RecordSink};
 use trailhound_rules::condition::Cond;
-use trailhound_rules::detection::Detection;
 use trailhound_rules::matcher::{Val, with_lowercase};
 use trailhound_rules::rule::{CorrelationKind, ResourceSpec};
 use trailhound_rules::severity_label;
@@ -20,22 +18,178 @@ use trailhound_rules::severity_label;
 use crate::fields::{Event, Vals};
 use crate::finding::KeyRef;
 use crate::finding::{Agg, Evidence, Finding, Key, Resource, Sample, finding_id, merge_maps, ts};
-use crate::plan::{Plan, Prefilter, Refs};
+use crate::plan::{Plan, Prefilter};
 
 /// Distinct values kept per correlation bucket before the count saturates.
 pub const MAX_DISTINCT: usize = 4096;
 /// Sub-buckets per correlation timespan (see docs/rules.md).
 pub const SUB_BUCKETS: i64 = 4;
 
-/// The earliest event of a bucket: (time, account, region, resource, sample).
-type Head = (i64, String, String, Resource, Sample);
+/// The earliest event of a bucket (or first-seen tuple), kept small because there is one per
+/// correlation bucket: the strings that repeat (account, region, resource) are shared through
+/// the detector's [`Interner`], and a flow's sample is kept as its typed fields, rendered only
+/// for the findings.
+#[derive(Debug, Clone)]
+struct Head {
+    t: i64,
+    account: Arc<str>,
+    region: Arc<str>,
+    kind: Arc<str>,
+    id: Arc<str>,
+    sample: Snap,
+}
+
+/// A head's sample event.
+#[derive(Debug, Clone)]
+enum Snap {
+    Flow(FlowSnap),
+    Built(Box<Sample>),
+}
+
+impl Snap {
+    fn sample(&self) -> Sample {
+        match self {
+            Snap::Flow(f) => f.sample(),
+            Snap::Built(s) => (**s).clone(),
+        }
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Head {}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Head {
+    /// (time, account, region, resource, sample), the sample by its text as findings order
+    /// samples: rendered only when everything before it ties.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.t
+            .cmp(&o.t)
+            .then_with(|| self.account.cmp(&o.account))
+            .then_with(|| self.region.cmp(&o.region))
+            .then_with(|| self.kind.cmp(&o.kind))
+            .then_with(|| self.id.cmp(&o.id))
+            .then_with(|| match (&self.sample, &o.sample) {
+                (Snap::Flow(a), Snap::Flow(b)) if a == b => std::cmp::Ordering::Equal,
+                (Snap::Built(a), Snap::Built(b)) => a.cmp(b),
+                (a, b) => a.sample().cmp(&b.sample()),
+            })
+    }
+}
+
+/// A flow record's fields that its sample shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FlowSnap {
+    interface: Option<Arc<str>>,
+    srcaddr: Option<std::net::IpAddr>,
+    dstaddr: Option<std::net::IpAddr>,
+    srcport: Option<u16>,
+    dstport: Option<u16>,
+    protocol: Option<u8>,
+    action: Option<trailhound_model::FlowAction>,
+    bytes: Option<u64>,
+}
+
+impl FlowSnap {
+    fn of(r: &FlowRecord<'_>, strings: &mut Interner) -> Self {
+        FlowSnap {
+            interface: r.interface_id().map(|i| strings.get(i)),
+            srcaddr: r.srcaddr,
+            dstaddr: r.dstaddr,
+            srcport: r.srcport,
+            dstport: r.dstport,
+            protocol: r.protocol,
+            action: r.action,
+            bytes: r.bytes,
+        }
+    }
+
+    fn sample(&self) -> Sample {
+        let action = self.action.map(|a| match a {
+            trailhound_model::FlowAction::Accept => "ACCEPT",
+            trailhound_model::FlowAction::Reject => "REJECT",
+        });
+        fn or_dash<T: ToString>(v: Option<T>) -> String {
+            v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+        }
+        Sample {
+            text: format!(
+                "{} {}:{} -> {}:{} proto {} {} {} bytes",
+                self.interface.as_deref().unwrap_or("-"),
+                or_dash(self.srcaddr),
+                or_dash(self.srcport),
+                or_dash(self.dstaddr),
+                or_dash(self.dstport),
+                or_dash(self.protocol),
+                action.unwrap_or("-"),
+                self.bytes.unwrap_or(0)
+            ),
+            evidence: Evidence {
+                src_addr: self.srcaddr.map(|a| a.to_string()),
+                src_port: self.srcport,
+                dst_addr: self.dstaddr.map(|a| a.to_string()),
+                dst_port: self.dstport,
+                protocol: self.protocol,
+                action: action.map(str::to_owned),
+                ..Evidence::default()
+            },
+        }
+    }
+}
+
+/// One detector's shared copies of the strings that heads repeat.
+#[derive(Debug, Clone, Default)]
+struct Interner(hashbrown::HashSet<Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(Arc::clone(&a));
+        a
+    }
+
+    /// The head of an event at time `t`.
+    fn head(
+        &mut self,
+        specs: &[ResourceSpec],
+        ev: &Event<'_, '_>,
+        t: i64,
+        account: &str,
+        region: &str,
+    ) -> Head {
+        let (kind, id) = resource_ref(specs, ev, account);
+        Head {
+            t,
+            account: self.get(account),
+            region: self.get(region),
+            kind: self.get(kind),
+            id: self.get(&id),
+            sample: match ev {
+                Event::Flow(r) => Snap::Flow(FlowSnap::of(r, self)),
+                _ => Snap::Built(Box::new(sample(ev))),
+            },
+        }
+    }
+}
 
 /// One correlation time bucket of one group.
 #[derive(Debug, Clone, Default)]
 struct Bucket {
     count: u64,
     sum: f64,
-    distinct: BTreeSet<String>,
+    /// Hashes of the distinct values seen (sorted): only their number matters, and a 64-bit
+    /// hash stands for a value at a fraction of its memory.
+    distinct: Vec<u64>,
     saturated: bool,
     /// Earliest and latest time per referenced rule.
     rule_first: SmallVec<[Option<i64>; 2]>,
@@ -46,6 +200,28 @@ struct Bucket {
 }
 
 impl Bucket {
+    /// Adds one value's hash (the count saturates at [`MAX_DISTINCT`]).
+    fn add_value(&mut self, h: u64) {
+        if let Err(i) = self.distinct.binary_search(&h) {
+            if self.distinct.len() < MAX_DISTINCT {
+                self.distinct.insert(i, h);
+            } else {
+                self.saturated = true;
+            }
+        }
+    }
+
+    /// Adds another bucket's value hashes.
+    fn add_distinct(&mut self, theirs: &[u64]) {
+        if self.distinct.is_empty() && theirs.len() <= MAX_DISTINCT {
+            self.distinct = theirs.to_vec();
+            return;
+        }
+        for &h in theirs {
+            self.add_value(h);
+        }
+    }
+
     /// Widens each referenced rule's first/last times by another bucket's.
     fn merge_rule_times(&mut self, o: &Bucket) {
         let n = self.rule_first.len().max(o.rule_first.len());
@@ -68,15 +244,7 @@ impl Bucket {
         self.count += o.count;
         self.sum += o.sum;
         self.saturated |= o.saturated;
-        for v in &o.distinct {
-            if self.distinct.len() >= MAX_DISTINCT {
-                self.saturated = true;
-                break;
-            }
-            if !self.distinct.contains(v) {
-                self.distinct.insert(v.clone());
-            }
-        }
+        self.add_distinct(&o.distinct);
         self.merge_rule_times(o);
         self.last = self.last.max(o.last);
     }
@@ -86,13 +254,8 @@ impl Bucket {
         self.sum += o.sum;
         self.saturated |= o.saturated;
         self.merge_rule_times(&o);
-        for v in std::mem::take(&mut o.distinct) {
-            if self.distinct.len() >= MAX_DISTINCT {
-                self.saturated = true;
-                break;
-            }
-            self.distinct.insert(v);
-        }
+        let theirs = std::mem::take(&mut o.distinct);
+        self.add_distinct(&theirs);
         if let Some(h) = o.head
             && self.head.as_ref().is_none_or(|mine| h < *mine)
         {
@@ -143,7 +306,8 @@ const SEP: char = '\u{1f}';
 #[derive(Debug, Clone)]
 struct History {
     start: i64,
-    seen: Vec<HashMap<String, i64>>,
+    /// Per signal field: when each value (by its hash, see [`value_hash`]) was first seen.
+    seen: Vec<HashMap<u64, i64>>,
 }
 
 impl History {
@@ -153,15 +317,11 @@ impl History {
             seen: vec![HashMap::new(); fields],
         }
     }
-    fn see(&mut self, t: i64, values: &[String]) {
+    fn see(&mut self, t: i64, values: &[u64]) {
         self.start = self.start.min(t);
-        for (m, v) in self.seen.iter_mut().zip(values) {
-            match m.get_mut(v.as_str()) {
-                Some(x) => *x = (*x).min(t),
-                None => {
-                    m.insert(v.clone(), t);
-                }
-            }
+        for (m, &v) in self.seen.iter_mut().zip(values) {
+            let x = m.entry(v).or_insert(t);
+            *x = (*x).min(t);
         }
     }
     fn merge(&mut self, o: History) {
@@ -198,7 +358,15 @@ impl Novel {
     }
 }
 
-type Novels = HashMap<String, HashMap<Vec<String>, Novel>>;
+type Novels = HashMap<String, HashMap<Vec<u64>, Novel>>;
+
+/// A value's stable 64-bit hash, for state that only needs to tell values apart (distinct
+/// counts, first-seen histories). foldhash with a fixed seed: the same in every thread and run,
+/// so results do not depend on the thread count; two values collide with probability ~2^-64.
+fn value_hash(v: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x7472_6169_6c68_6f75).hash_one(v)
+}
 
 /// The detection engine's per-thread state; also a [`RecordSink`].
 #[derive(Debug, Clone)]
@@ -217,31 +385,113 @@ struct State {
     novel: Vec<Novels>,
     /// Reused buffer for group keys.
     key_buf: String,
+    /// Item results for the current record.
+    memo: Memo,
+    /// Strings shared by heads.
+    strings: Interner,
     suppressed: u64,
     hits: Vec<u64>,
 }
 
-fn eval_cond(c: &Cond, det: &Detection, refs: &Refs, ev: &Event<'_, '_>) -> bool {
+/// Results of the detection items already evaluated for the current record (stamped with the
+/// record's number, so moving to the next record costs nothing).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Memo {
+    stamp: Vec<u32>,
+    value: Vec<bool>,
+    now: u32,
+}
+
+impl Memo {
+    fn new(items: usize) -> Self {
+        Memo {
+            stamp: vec![0; items],
+            value: vec![false; items],
+            now: 1,
+        }
+    }
+    /// Forgets every result (a new record).
+    fn next(&mut self) {
+        self.now = self.now.wrapping_add(1);
+        if self.now == 0 {
+            self.stamp.fill(0);
+            self.now = 1;
+        }
+    }
+}
+
+/// Evaluates one detection item, by its plan-wide number through the memo.
+fn eval_item(
+    item: &trailhound_rules::detection::Item,
+    fr: Option<&crate::fields::FieldRef>,
+    id: Option<u32>,
+    ev: &Event<'_, '_>,
+    memo: &mut Memo,
+) -> bool {
+    let slot = id.map(|i| i as usize).filter(|&i| i < memo.stamp.len());
+    if let Some(i) = slot
+        && memo.stamp[i] == memo.now
+    {
+        return memo.value[i];
+    }
+    let v = match (fr, &item.test, ev) {
+        // Flow addresses are already parsed: test the typed address, not its text.
+        (
+            Some(crate::fields::FieldRef::Flow(f @ (FlowField::Srcaddr | FlowField::Dstaddr), _)),
+            trailhound_rules::matcher::Test::Cidr(set),
+            Event::Flow(r),
+        ) => {
+            let ip = if *f == FlowField::Srcaddr {
+                r.srcaddr
+            } else {
+                r.dstaddr
+            };
+            ip.is_some_and(|a| set.contains(a))
+        }
+        _ => {
+            let mut vals = Vals::new();
+            match fr {
+                Some(fr) => ev.values_ref(fr, &mut vals),
+                None => match &item.field {
+                    Some(f) => ev.values(f, &mut vals),
+                    None => ev.keyword_texts(&mut vals),
+                },
+            }
+            item.test
+                .eval(&vals, &mut |other| ev.text(other).into_iter().collect())
+        }
+    };
+    if let Some(i) = slot {
+        memo.stamp[i] = memo.now;
+        memo.value[i] = v;
+    }
+    v
+}
+
+/// Element `[s][g][i]` of a per-item table.
+fn at<T>(t: &crate::plan::Refs<T>, s: usize, g: usize, i: usize) -> Option<&T> {
+    t.get(s).and_then(|x| x.get(g)).and_then(|x| x.get(i))
+}
+
+fn eval_cond(
+    c: &Cond,
+    r: &crate::plan::DetectionRule,
+    ev: &Event<'_, '_>,
+    memo: &mut Memo,
+) -> bool {
     match c {
-        Cond::Sel(i) => det.selections.get(*i).is_some_and(|s| {
+        Cond::Sel(i) => r.det.selections.get(*i).is_some_and(|s| {
             s.groups.iter().enumerate().any(|(gi, g)| {
                 g.iter().enumerate().all(|(ii, item)| {
-                    let mut vals = Vals::new();
-                    match refs.get(*i).and_then(|r| r.get(gi)).and_then(|r| r.get(ii)) {
-                        Some(fr) => ev.values_ref(fr, &mut vals),
-                        None => match &item.field {
-                            Some(f) => ev.values(f, &mut vals),
-                            None => ev.keyword_texts(&mut vals),
-                        },
-                    }
-                    item.test
-                        .eval(&vals, &mut |other| ev.text(other).into_iter().collect())
+                    let fr = at(&r.refs, *i, gi, ii);
+                    let id = at(&r.item_ids, *i, gi, ii).copied();
+                    eval_item(item, fr, id, ev, memo)
                 })
             })
         }),
-        Cond::And(v) => v.iter().all(|c| eval_cond(c, det, refs, ev)),
-        Cond::Or(v) => v.iter().any(|c| eval_cond(c, det, refs, ev)),
-        Cond::Not(c) => !eval_cond(c, det, refs, ev),
+        Cond::And(v) => v.iter().all(|c| eval_cond(c, r, ev, memo)),
+        Cond::Or(v) => v.iter().any(|c| eval_cond(c, r, ev, memo)),
+        Cond::Not(c) => !eval_cond(c, r, ev, memo),
     }
 }
 
@@ -266,6 +516,9 @@ fn meta<'e>(ev: &'e Event<'_, '_>) -> (i64, &'e str, &'e str) {
 }
 
 fn sample(ev: &Event<'_, '_>) -> Sample {
+    if let Event::Flow(r) = ev {
+        return FlowSnap::of(r, &mut Interner::default()).sample();
+    }
     Sample {
         text: sample_text(ev),
         evidence: evidence(ev),
@@ -283,18 +536,7 @@ fn evidence(ev: &Event<'_, '_>) -> Evidence {
             user_agent: own(&r.user_agent),
             ..Evidence::default()
         },
-        Event::Flow(r) => Evidence {
-            src_addr: r.srcaddr.map(|a| a.to_string()),
-            src_port: r.srcport,
-            dst_addr: r.dstaddr.map(|a| a.to_string()),
-            dst_port: r.dstport,
-            protocol: r.protocol,
-            action: r.action.map(|a| match a {
-                trailhound_model::FlowAction::Accept => "ACCEPT".to_owned(),
-                trailhound_model::FlowAction::Reject => "REJECT".to_owned(),
-            }),
-            ..Evidence::default()
-        },
+        Event::Flow(_) => Evidence::default(), // rendered by `FlowSnap::sample`
         Event::Dns(r) => Evidence {
             src_addr: r.srcaddr.map(|a| a.to_string()),
             domain: Some(r.name().into_owned()),
@@ -310,31 +552,7 @@ fn sample_text(ev: &Event<'_, '_>) -> String {
             Some(id) => format!("{} {}", id, r.event_name),
             None => format!("{} {}", ts(r.time), r.event_name),
         },
-        Event::Flow(r) => format!(
-            "{} {}:{} -> {}:{} proto {} {} {} bytes",
-            r.interface_id().unwrap_or("-"),
-            r.srcaddr
-                .map(|a| a.to_string())
-                .unwrap_or_else(|| "-".into()),
-            r.srcport
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "-".into()),
-            r.dstaddr
-                .map(|a| a.to_string())
-                .unwrap_or_else(|| "-".into()),
-            r.dstport
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "-".into()),
-            r.protocol
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "-".into()),
-            match r.action {
-                Some(trailhound_model::FlowAction::Accept) => "ACCEPT",
-                Some(trailhound_model::FlowAction::Reject) => "REJECT",
-                None => "-",
-            },
-            r.bytes.unwrap_or(0)
-        ),
+        Event::Flow(_) => String::new(), // rendered by `FlowSnap::sample`
         Event::Dns(r) => {
             let from = match (&r.instance, r.srcaddr) {
                 (Some(i), _) => i.to_string(),
@@ -373,20 +591,13 @@ fn resource_ref<'s, 'a: 's>(
     ("Account", Cow::Owned(account.to_owned()))
 }
 
-fn resource(specs: &[ResourceSpec], ev: &Event<'_, '_>, account: &str) -> Resource {
-    let (k, id) = resource_ref(specs, ev, account);
-    Resource {
-        kind: k.to_owned(),
-        id: id.into_owned(),
-    }
-}
-
 impl Detector {
     /// A fresh detector for a plan.
     pub fn new(plan: Arc<Plan>) -> Self {
         let n = plan.rules.len();
         let c = plan.correlations.len();
         let h = plan.histories;
+        let items = plan.items;
         Detector {
             plan,
             st: State {
@@ -395,6 +606,8 @@ impl Detector {
                 hist: vec![Histories::new(); h],
                 novel: vec![Novels::new(); c],
                 key_buf: String::new(),
+                memo: Memo::new(items),
+                strings: Interner::default(),
                 suppressed: 0,
                 hits: vec![0; n],
             },
@@ -499,14 +712,14 @@ impl Detector {
                     let new = values
                         .iter()
                         .zip(&h.seen)
-                        .filter(|(v, m)| m.get(v.as_str()).is_some_and(|&t| t >= learned))
+                        .filter(|(v, m)| m.get(*v).is_some_and(|&t| t >= learned))
                         .count() as f64;
                     let holds = if c.corr.condition.is_empty() {
                         new >= need
                     } else {
                         c.corr.condition.iter().all(|(op, v)| op.holds(new, *v))
                     };
-                    if !holds || n.head.0 < learned {
+                    if !holds || n.head.t < learned {
                         continue;
                     }
                     fold_head(
@@ -618,7 +831,7 @@ impl State {
     fn run(&mut self, plan: &Plan, ev: &Event<'_, '_>, candidates: &[u32]) {
         for &ri in candidates {
             let r = &plan.rules[ri as usize];
-            if !eval_cond(&r.det.condition, &r.det, &r.refs, ev) {
+            if !eval_cond(&r.det.condition, r, ev, &mut self.memo) {
                 continue;
             }
             self.hits[ri as usize] += 1;
@@ -692,16 +905,21 @@ impl State {
         group: &str,
     ) {
         let c = &plan.correlations[ci as usize];
-        let text_of = |f: &crate::fields::FieldRef| -> Option<String> {
+        // A field's first text, handed to `g` without copying it.
+        fn with_text<R>(
+            ev: &Event<'_, '_>,
+            f: &crate::fields::FieldRef,
+            g: impl FnOnce(Option<&str>) -> R,
+        ) -> R {
             let mut vals = Vals::new();
             ev.values_ref(f, &mut vals);
-            vals.iter().find_map(|v| v.text().map(str::to_owned))
-        };
+            g(vals.iter().find_map(|v| v.text()))
+        }
         if let Some(hi) = c.history {
-            let values: Vec<String> = c
+            let values: SmallVec<[u64; 4]> = c
                 .field_refs
                 .iter()
-                .map(|f| text_of(f).unwrap_or_default())
+                .map(|f| with_text(ev, f, |t| value_hash(t.unwrap_or_default())))
                 .collect();
             let nf = values.len();
             let hist = &mut self.hist[hi];
@@ -714,18 +932,12 @@ impl State {
                 }
             }
             if pos > 0 {
-                let head = || {
-                    (
-                        t,
-                        account.to_owned(),
-                        region.to_owned(),
-                        resource(&c.rule.finding.resources, ev, account),
-                        sample(ev),
-                    )
-                };
+                let specs = &c.rule.finding.resources;
+                let strings = &mut self.strings;
+                let mut head = || strings.head(specs, ev, t, account, region);
                 let tuples = self.novel[ci as usize].entry_ref(group).or_default();
-                match tuples.get_mut(&values) {
-                    Some(n) if t > n.head.0 => {
+                match tuples.get_mut(values.as_slice()) {
+                    Some(n) if t > n.head.t => {
                         n.count += 1;
                         n.last = n.last.max(t);
                     }
@@ -737,7 +949,7 @@ impl State {
                     None => {
                         let head = head();
                         tuples.insert(
-                            values,
+                            values.to_vec(),
                             Novel {
                                 count: 1,
                                 last: t,
@@ -752,7 +964,16 @@ impl State {
         let width = (c.corr.timespan_ms / SUB_BUCKETS).max(1000);
         let b = t.div_euclid(width);
         let nrules = c.corr.rules.len();
-        let field_val = c.field_ref.as_ref().and_then(text_of);
+        let sum = c.corr.kind == CorrelationKind::ValueSum;
+        // value_sum adds the field's number; value_count keeps the value's hash.
+        let field_val = c.field_ref.as_ref().and_then(|f| {
+            with_text(ev, f, |t| {
+                t.map(|t| match sum {
+                    true => t.trim().parse::<f64>().unwrap_or(0.0).to_bits(),
+                    false => value_hash(t),
+                })
+            })
+        });
         let groups = &mut self.corr[ci as usize];
         let buckets = match groups.get_mut(group) {
             Some(b) => b,
@@ -767,19 +988,16 @@ impl State {
         let p = pos as usize;
         bucket.rule_first[p] = Some(bucket.rule_first[p].map_or(t, |x| x.min(t)));
         bucket.rule_last[p] = Some(bucket.rule_last[p].map_or(t, |x| x.max(t)));
-        if let Some(v) = field_val {
-            if c.corr.kind == CorrelationKind::ValueSum {
-                bucket.sum += v.trim().parse::<f64>().unwrap_or(0.0);
-            } else if bucket.distinct.len() < MAX_DISTINCT {
-                bucket.distinct.insert(v);
-            } else if !bucket.distinct.contains(&v) {
-                bucket.saturated = true;
-            }
+        match field_val {
+            Some(v) if sum => bucket.sum += f64::from_bits(v),
+            Some(h) => bucket.add_value(h),
+            None => {}
         }
         // The head is the earliest event; build it only when this event can be it.
-        if bucket.head.as_ref().is_none_or(|h| t <= h.0) {
-            let res = resource(&c.rule.finding.resources, ev, account);
-            let head = (t, account.to_owned(), region.to_owned(), res, sample(ev));
+        if bucket.head.as_ref().is_none_or(|h| t <= h.t) {
+            let head = self
+                .strings
+                .head(&c.rule.finding.resources, ev, t, account, region);
             if bucket.head.as_deref().is_none_or(|h| head < *h) {
                 bucket.head = Some(Box::new(head));
             }
@@ -798,7 +1016,8 @@ fn fold_head(
     last: i64,
     head: Head,
 ) {
-    let (t, account, region, resource, smp) = head;
+    let t = head.t;
+    let smp = head.sample.sample();
     let part = Agg {
         rule,
         severity: c.rule.finding.severity,
@@ -814,9 +1033,12 @@ fn fold_head(
                 part,
                 Key {
                     finding_type: c.rule.finding.finding_type.clone(),
-                    account,
-                    region,
-                    resource,
+                    account: head.account.to_string(),
+                    region: head.region.to_string(),
+                    resource: Resource {
+                        kind: head.kind.to_string(),
+                        id: head.id.to_string(),
+                    },
                 },
             ))
         }
@@ -877,6 +1099,7 @@ impl RecordSink for Detector {
             return;
         }
         let plan = &*self.plan;
+        self.st.memo.next();
         let ev = Event::CloudTrail(r);
         if !plan.ct_by_name.is_empty() {
             let name = &r.event_name;
@@ -902,6 +1125,7 @@ impl RecordSink for Detector {
             return;
         }
         let plan = &*self.plan;
+        self.st.memo.next();
         if !plan.flow.is_empty() {
             self.st.run(plan, &Event::Flow(r), &plan.flow);
         }
@@ -909,6 +1133,7 @@ impl RecordSink for Detector {
 
     fn dns(&mut self, r: &DnsRecord<'_>) {
         let plan = &*self.plan;
+        self.st.memo.next();
         if !plan.dns.is_empty() {
             self.st.run(plan, &Event::Dns(r), &plan.dns);
         }
@@ -969,6 +1194,7 @@ fn prefiltered(plan: &Plan, ev: &Event<'_, '_>) -> smallvec::SmallVec<[u32; 8]> 
 /// implementation compares.
 pub fn matching_rules(plan: &Plan, r: &CloudTrailRecord<'_>) -> Vec<u32> {
     let ev = Event::CloudTrail(r);
+    let mut memo = Memo::new(plan.items);
     let mut out: Vec<u32> = with_lowercase(&r.event_name, |n| plan.ct_by_name.get(n))
         .into_iter()
         .flatten()
@@ -977,7 +1203,7 @@ pub fn matching_rules(plan: &Plan, r: &CloudTrailRecord<'_>) -> Vec<u32> {
         .chain(prefiltered(plan, &ev))
         .filter(|&i| {
             let r = &plan.rules[i as usize];
-            eval_cond(&r.det.condition, &r.det, &r.refs, &ev)
+            eval_cond(&r.det.condition, r, &ev, &mut memo)
         })
         .collect();
     out.sort_unstable();

@@ -94,7 +94,7 @@ fn required_item(det: &Detection) -> Option<&trailhound_rules::detection::Item> 
 }
 
 /// Resolved fields, parallel to a detection's selections → groups → items.
-pub type Refs = Vec<Vec<Vec<FieldRef>>>;
+pub type Refs<T = FieldRef> = Vec<Vec<Vec<T>>>;
 
 /// A detection rule ready to run.
 #[derive(Debug, Clone)]
@@ -105,6 +105,9 @@ pub struct DetectionRule {
     pub det: Detection,
     /// Its fields, resolved for its log kind.
     pub refs: Refs,
+    /// Each item's number among the plan's distinct (log kind, field, test) items, in the shape
+    /// of [`Self::refs`]: an item that several rules repeat is evaluated once per record.
+    pub item_ids: Refs<u32>,
     /// Correlations fed by it (indices into [`Plan::correlations`]), with this rule's position in
     /// each correlation's rule list.
     pub feeds: Vec<(u32, u32)>,
@@ -137,6 +140,8 @@ pub struct Plan {
     pub correlations: Vec<CorrelationRule>,
     /// Number of distinct `first_seen` histories.
     pub histories: usize,
+    /// Number of distinct detection items (see [`DetectionRule::item_ids`]).
+    pub items: usize,
     /// CloudTrail rules by lower-cased `eventName`.
     pub ct_by_name: HashMap<String, Vec<u32>>,
     /// CloudTrail rules that any record may meet.
@@ -156,6 +161,7 @@ impl Plan {
     pub fn new(set: &RuleSet, trusted: &[String]) -> Plan {
         let mut p = Plan::default();
         let mut by_id: HashMap<String, u32> = HashMap::new();
+        let mut items: HashMap<String, u32> = HashMap::new();
         let mut pending_ct: Vec<u32> = Vec::new();
         for r in &set.rules {
             if let Body::Detection(d) = &r.body {
@@ -199,14 +205,39 @@ impl Plan {
                             .collect()
                     })
                     .collect();
+                let item_ids = det
+                    .selections
+                    .iter()
+                    .map(|s| {
+                        s.groups
+                            .iter()
+                            .map(|g| {
+                                g.iter()
+                                    .map(|it| {
+                                        let sig = format!(
+                                            "{:?}\u{1f}{:?}\u{1f}{}",
+                                            r.kind,
+                                            it.field,
+                                            it.test.signature()
+                                        );
+                                        let n = items.len() as u32;
+                                        *items.entry(sig).or_insert(n)
+                                    })
+                                    .collect()
+                            })
+                            .collect()
+                    })
+                    .collect();
                 p.rules.push(DetectionRule {
                     rule: r.clone(),
                     det,
                     refs,
+                    item_ids,
                     feeds: Vec::new(),
                 });
             }
         }
+        p.items = items.len();
         p.build_prefilters(pending_ct);
         let mut histories: std::collections::HashMap<(String, Vec<String>, Vec<String>), usize> =
             std::collections::HashMap::new();

@@ -457,6 +457,40 @@ pub enum Test {
 }
 
 impl Test {
+    /// A text that is the same for two tests exactly when they test the same thing (sets are
+    /// listed sorted): the plan evaluates each distinct (field, test) once per record, however
+    /// many rules repeat it.
+    pub fn signature(&self) -> String {
+        fn sorted<T: std::fmt::Debug + Ord>(it: impl Iterator<Item = T>) -> Vec<T> {
+            let mut v: Vec<T> = it.collect();
+            v.sort();
+            v
+        }
+        match self {
+            Test::Str(s) => format!(
+                "str cased={} all={} null={} eq={:?} subs={:?} others={:?} re={:?}",
+                s.cased,
+                s.all,
+                s.null_ok,
+                sorted(s.eq.iter()),
+                s.substrings,
+                s.others,
+                s.regex_set.as_ref().map(RegexSet::patterns),
+            ),
+            Test::Cidr(n) => format!(
+                "cidr v4={:?} v6={:?}",
+                n.v4.iter()
+                    .map(|(p, set)| (p, sorted(set.iter())))
+                    .collect::<Vec<_>>(),
+                n.v6.iter()
+                    .map(|(p, set)| (p, sorted(set.iter())))
+                    .collect::<Vec<_>>(),
+            ),
+            Test::Domain(d) => format!("domain {:?}", sorted(d.names.iter())),
+            other => format!("{other:?}"),
+        }
+    }
+
     /// Evaluates the test against the values found at the field (empty: the field is absent).
     /// `other` reads another field, for `fieldref`.
     pub fn eval(&self, vals: &[Val<'_>], other: &mut dyn FnMut(&str) -> Vec<String>) -> bool {
