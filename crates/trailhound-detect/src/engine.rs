@@ -275,6 +275,11 @@ impl Buckets {
         let i = match self.0.binary_search_by_key(&b, |(k, _)| *k) {
             Ok(i) => i,
             Err(i) => {
+                // Most groups hold one bucket: grow by half, not to the four slots (600 bytes)
+                // a first `push` reserves.
+                if self.0.len() == self.0.capacity() {
+                    self.0.reserve_exact((self.0.len() / 2).max(1));
+                }
                 self.0.insert(i, (b, Bucket::default()));
                 i
             }
@@ -648,9 +653,16 @@ impl Detector {
         self.st.findings = merge_maps(std::mem::take(&mut self.st.findings), o.findings);
         for (mine, theirs) in self.st.corr.iter_mut().zip(o.corr) {
             for (g, buckets) in theirs {
-                let dest = mine.entry(g).or_default();
-                for (b, bucket) in buckets.0 {
-                    dest.entry(b).merge(bucket);
+                match mine.entry(g) {
+                    hashbrown::hash_map::Entry::Vacant(v) => {
+                        v.insert(buckets);
+                    }
+                    hashbrown::hash_map::Entry::Occupied(mut o) => {
+                        let dest = o.get_mut();
+                        for (b, bucket) in buckets.0 {
+                            dest.entry(b).merge(bucket);
+                        }
+                    }
                 }
             }
         }
