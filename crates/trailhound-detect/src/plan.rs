@@ -96,6 +96,22 @@ fn required_item(det: &Detection) -> Option<&trailhound_rules::detection::Item> 
 /// Resolved fields, parallel to a detection's selections → groups → items.
 pub type Refs<T = FieldRef> = Vec<Vec<Vec<T>>>;
 
+/// `f` of every item of a detection, in the shape of its selections and groups.
+fn per_item<T>(
+    det: &Detection,
+    mut f: impl FnMut(&trailhound_rules::detection::Item) -> T,
+) -> Refs<T> {
+    det.selections
+        .iter()
+        .map(|s| {
+            s.groups
+                .iter()
+                .map(|g| g.iter().map(&mut f).collect())
+                .collect()
+        })
+        .collect()
+}
+
 /// A detection rule ready to run.
 #[derive(Debug, Clone)]
 pub struct DetectionRule {
@@ -191,43 +207,17 @@ impl Plan {
                         }
                     }
                 }
-                let refs = det
-                    .selections
-                    .iter()
-                    .map(|s| {
-                        s.groups
-                            .iter()
-                            .map(|g| {
-                                g.iter()
-                                    .map(|it| FieldRef::resolve(r.kind, it.field.as_deref()))
-                                    .collect()
-                            })
-                            .collect()
-                    })
-                    .collect();
-                let item_ids = det
-                    .selections
-                    .iter()
-                    .map(|s| {
-                        s.groups
-                            .iter()
-                            .map(|g| {
-                                g.iter()
-                                    .map(|it| {
-                                        let sig = format!(
-                                            "{:?}\u{1f}{:?}\u{1f}{}",
-                                            r.kind,
-                                            it.field,
-                                            it.test.signature()
-                                        );
-                                        let n = items.len() as u32;
-                                        *items.entry(sig).or_insert(n)
-                                    })
-                                    .collect()
-                            })
-                            .collect()
-                    })
-                    .collect();
+                let refs = per_item(&det, |it| FieldRef::resolve(r.kind, it.field.as_deref()));
+                let item_ids = per_item(&det, |it| {
+                    let sig = format!(
+                        "{:?}\u{1f}{:?}\u{1f}{}",
+                        r.kind,
+                        it.field,
+                        it.test.signature()
+                    );
+                    let n = items.len() as u32;
+                    *items.entry(sig).or_insert(n)
+                });
                 p.rules.push(DetectionRule {
                     rule: r.clone(),
                     det,
