@@ -520,55 +520,44 @@ fn meta<'e>(ev: &'e Event<'_, '_>) -> (i64, &'e str, &'e str) {
     }
 }
 
+/// One event's sample: its line for people and its facts for machines.
 fn sample(ev: &Event<'_, '_>) -> Sample {
-    if let Event::Flow(r) = ev {
-        return FlowSnap::of(r, &mut Interner::default()).sample();
-    }
-    Sample {
-        text: sample_text(ev),
-        evidence: evidence(ev),
-    }
-}
-
-fn evidence(ev: &Event<'_, '_>) -> Evidence {
     let own = |c: &Option<Cow<'_, str>>| c.as_ref().map(|x| x.to_string());
     match ev {
-        Event::CloudTrail(r) => Evidence {
-            event_id: own(&r.event_id),
-            api: Some(r.event_name.to_string()),
-            service: own(&r.event_source),
-            caller: own(&r.source_ip),
-            user_agent: own(&r.user_agent),
-            ..Evidence::default()
+        Event::CloudTrail(r) => Sample {
+            text: match &r.event_id {
+                Some(id) => format!("{} {}", id, r.event_name),
+                None => format!("{} {}", ts(r.time), r.event_name),
+            },
+            evidence: Evidence {
+                event_id: own(&r.event_id),
+                api: Some(r.event_name.to_string()),
+                service: own(&r.event_source),
+                caller: own(&r.source_ip),
+                user_agent: own(&r.user_agent),
+                ..Evidence::default()
+            },
         },
-        Event::Flow(_) => Evidence::default(), // rendered by `FlowSnap::sample`
-        Event::Dns(r) => Evidence {
-            src_addr: r.srcaddr.map(|a| a.to_string()),
-            domain: Some(r.name().into_owned()),
-            query_type: own(&r.query_type),
-            ..Evidence::default()
-        },
-    }
-}
-
-fn sample_text(ev: &Event<'_, '_>) -> String {
-    match ev {
-        Event::CloudTrail(r) => match &r.event_id {
-            Some(id) => format!("{} {}", id, r.event_name),
-            None => format!("{} {}", ts(r.time), r.event_name),
-        },
-        Event::Flow(_) => String::new(), // rendered by `FlowSnap::sample`
+        Event::Flow(r) => FlowSnap::of(r, &mut Interner::default()).sample(),
         Event::Dns(r) => {
             let from = match (&r.instance, r.srcaddr) {
                 (Some(i), _) => i.to_string(),
                 (None, Some(a)) => a.to_string(),
                 (None, None) => "-".into(),
             };
-            format!(
-                "{} {} from {from}",
-                r.name(),
-                r.query_type.as_deref().unwrap_or("-")
-            )
+            Sample {
+                text: format!(
+                    "{} {} from {from}",
+                    r.name(),
+                    r.query_type.as_deref().unwrap_or("-")
+                ),
+                evidence: Evidence {
+                    src_addr: r.srcaddr.map(|a| a.to_string()),
+                    domain: Some(r.name().into_owned()),
+                    query_type: own(&r.query_type),
+                    ..Evidence::default()
+                },
+            }
         }
     }
 }
@@ -978,14 +967,14 @@ impl State {
         let nrules = c.corr.rules.len();
         let sum = c.corr.kind == CorrelationKind::ValueSum;
         // value_sum adds the field's number; value_count keeps the value's hash.
-        let field_val = c.field_ref.as_ref().and_then(|f| {
-            with_text(ev, f, |t| {
-                t.map(|t| match sum {
-                    true => t.trim().parse::<f64>().unwrap_or(0.0).to_bits(),
-                    false => value_hash(t),
-                })
-            })
-        });
+        let (add, hash) = match &c.field_ref {
+            Some(f) => with_text(ev, f, |t| match (t, sum) {
+                (Some(t), true) => (t.trim().parse::<f64>().unwrap_or(0.0), None),
+                (Some(t), false) => (0.0, Some(value_hash(t))),
+                (None, _) => (0.0, None),
+            }),
+            None => (0.0, None),
+        };
         let groups = &mut self.corr[ci as usize];
         let buckets = match groups.get_mut(group) {
             Some(b) => b,
@@ -1000,10 +989,9 @@ impl State {
         let p = pos as usize;
         bucket.rule_first[p] = Some(bucket.rule_first[p].map_or(t, |x| x.min(t)));
         bucket.rule_last[p] = Some(bucket.rule_last[p].map_or(t, |x| x.max(t)));
-        match field_val {
-            Some(v) if sum => bucket.sum += f64::from_bits(v),
-            Some(h) => bucket.add_value(h),
-            None => {}
+        bucket.sum += add;
+        if let Some(h) = hash {
+            bucket.add_value(h);
         }
         // The head is the earliest event; build it only when this event can be it.
         if bucket.head.as_ref().is_none_or(|h| t <= h.t) {
