@@ -98,9 +98,10 @@ struct FlowSnap {
 }
 
 impl FlowSnap {
-    fn of(r: &FlowRecord<'_>, strings: &mut Interner) -> Self {
+    /// The record's fields; `interface` is its interface id, shared or not.
+    fn of(r: &FlowRecord<'_>, interface: Option<Arc<str>>) -> Self {
         FlowSnap {
-            interface: r.interface_id().map(|i| strings.get(i)),
+            interface,
             srcaddr: r.srcaddr,
             dstaddr: r.dstaddr,
             srcport: r.srcport,
@@ -175,7 +176,10 @@ impl Interner {
             kind: self.get(kind),
             id: self.get(&id),
             sample: match ev {
-                Event::Flow(r) => Snap::Flow(FlowSnap::of(r, self)),
+                Event::Flow(r) => {
+                    let interface = r.interface_id().map(|i| self.get(i));
+                    Snap::Flow(FlowSnap::of(r, interface))
+                }
                 _ => Snap::Built(Box::new(sample(ev))),
             },
         }
@@ -538,7 +542,7 @@ fn sample(ev: &Event<'_, '_>) -> Sample {
                 ..Evidence::default()
             },
         },
-        Event::Flow(r) => FlowSnap::of(r, &mut Interner::default()).sample(),
+        Event::Flow(r) => FlowSnap::of(r, r.interface_id().map(Arc::from)).sample(),
         Event::Dns(r) => {
             let from = match (&r.instance, r.srcaddr) {
                 (Some(i), _) => i.to_string(),

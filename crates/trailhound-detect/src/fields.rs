@@ -334,11 +334,9 @@ impl<'a> Event<'_, 'a> {
             (Event::CloudTrail(r), FieldRef::Computed(Computed::PrincipalArn)) => {
                 // The role behind an assumed-role session, from the session ARN itself
                 // (`arn:aws:sts::A:assumed-role/R/S` → `arn:aws:iam::A:role/R`): no JSON walk.
-                if let Some(arn) = r.identity.arn.as_deref() {
-                    out.push(Val::Str(match role_of_session(arn) {
-                        Some(role) => Cow::Owned(role),
-                        None => Cow::Owned(arn.to_owned()),
-                    }));
+                match r.identity.arn.as_deref().and_then(role_of_session) {
+                    Some(role) => out.push(Val::Str(Cow::Owned(role))),
+                    None => out.extend(s(&r.identity.arn)),
                 }
             }
             (Event::CloudTrail(r), FieldRef::Computed(Computed::SourceIpPrefix)) => {

@@ -120,16 +120,13 @@ fn walk_strings<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
 /// The exposure a `PutBucketPolicy`, `PutBucketAcl` or `CreateBucket` request grants, from its
 /// `requestParameters` (JSON text).
 pub fn request_exposure(event_name: &str, request_parameters: &str) -> Option<Exposure> {
-    if !matches!(
-        event_name,
-        "PutBucketPolicy" | "PutBucketAcl" | "CreateBucket" | "PutObjectAcl"
-    ) {
-        return None;
-    }
-    let rp: Value = serde_json::from_str(request_parameters).ok()?;
+    // Parsed only for the calls that can grant access: this runs on every record a rule on
+    // `bucket_exposure` sees.
+    let parse = || serde_json::from_str::<Value>(request_parameters).ok();
     match event_name {
-        "PutBucketPolicy" => policy_exposure(rp.get("bucketPolicy")?),
+        "PutBucketPolicy" => policy_exposure(parse()?.get("bucketPolicy")?),
         "PutBucketAcl" | "CreateBucket" | "PutObjectAcl" => {
+            let rp = parse()?;
             let mut best = match rp.get("x-amz-acl").and_then(|v| match v {
                 Value::Array(a) => a.first().and_then(Value::as_str),
                 v => v.as_str(),

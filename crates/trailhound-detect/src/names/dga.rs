@@ -158,7 +158,7 @@ pub fn features(ng: &NGrams, name: &str) -> [f64; 19] {
         counts[b as usize] += 1;
     }
     let entropy = if len > 0.0 {
-        super::entropy(label.as_bytes())
+        super::entropy_of_counts(&counts, label.len())
     } else {
         0.0
     };

@@ -78,7 +78,12 @@ pub(crate) fn entropy(b: &[u8]) -> f64 {
     for &c in b {
         counts[c as usize] += 1;
     }
-    let n = b.len() as f64;
+    entropy_of_counts(&counts, b.len())
+}
+
+/// Shannon entropy (bits per byte) of `n` bytes counted per value in `counts`.
+pub(crate) fn entropy_of_counts(counts: &[u32; 256], n: usize) -> f64 {
+    let n = n as f64;
     -counts
         .iter()
         .filter(|&&c| c > 0)
