@@ -71,6 +71,12 @@ pub struct ScanArgs {
     /// Refuse objects that decompress to more than this many bytes (suffixes K, M, G, KiB, MiB, GiB).
     #[arg(long, value_name = "SIZE", default_value = "4GiB")]
     max_decompressed_size: String,
+    /// How late a record may be behind its object's key time (30s, 15m, 1h, 1d) and still join
+    /// the correlation windows of the records around it; objects are read in key-time order and
+    /// windows past it are closed while scanning (flat memory). `off` keeps every window to the
+    /// end, exact for any record order.
+    #[arg(long, value_name = "DURATION|off", default_value = "1h")]
+    lateness: String,
     /// No summary on stderr.
     #[arg(short, long)]
     quiet: bool,
@@ -187,6 +193,12 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
         threads: args.threads,
         range,
         max_decompressed_bytes: parse_size(&args.max_decompressed_size)?,
+        lateness_ms: match args.lateness.trim() {
+            "off" => None,
+            l => Some(trailhound::rules::rule::parse_duration(l).with_context(|| {
+                format!("--lateness: `{l}` is not a duration (30s, 15m, 1h, 1d) or `off`")
+            })?),
+        },
         ..ScanOptions::default()
     };
     let paths = if args.paths.is_empty() {
@@ -452,6 +464,13 @@ pub fn render_summary(s: &ScanSummary) -> String {
         for e in records.iter().take(10) {
             let _ = writeln!(out, "    {}: {}", e.path, e.reason);
         }
+    }
+    if s.correlation_late_events > 0 {
+        let _ = writeln!(
+            out,
+            "  late correlation events: {} (records later than --lateness behind their object's key time; they could not join windows already closed)",
+            s.correlation_late_events
+        );
     }
     let _ = writeln!(out, "  findings: {}", s.findings);
     if s.has_input_errors() {

@@ -195,12 +195,14 @@ struct Bucket {
     /// hash stands for a value at a fraction of its memory.
     distinct: Vec<u64>,
     saturated: bool,
-    /// Earliest and latest time per referenced rule.
-    rule_first: SmallVec<[Option<i64>; 2]>,
-    rule_last: SmallVec<[Option<i64>; 2]>,
+    /// Earliest and latest time per referenced rule (temporal correlations only; empty, and
+    /// free, for the others).
+    rule_times: Vec<Option<(i64, i64)>>,
     /// The earliest event's (time, account, region, resource, sample).
     head: Option<Box<Head>>,
     last: i64,
+    /// A window holding this bucket has met the condition.
+    marked: bool,
 }
 
 impl Bucket {
@@ -228,16 +230,12 @@ impl Bucket {
 
     /// Widens each referenced rule's first/last times by another bucket's.
     fn merge_rule_times(&mut self, o: &Bucket) {
-        let n = self.rule_first.len().max(o.rule_first.len());
-        self.rule_first.resize(n, None);
-        self.rule_last.resize(n, None);
-        for i in 0..o.rule_first.len() {
-            self.rule_first[i] = match (self.rule_first[i], o.rule_first[i]) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            self.rule_last[i] = match (self.rule_last[i], o.rule_last[i]) {
-                (Some(a), Some(b)) => Some(a.max(b)),
+        if self.rule_times.len() < o.rule_times.len() {
+            self.rule_times.resize(o.rule_times.len(), None);
+        }
+        for (mine, theirs) in self.rule_times.iter_mut().zip(&o.rule_times) {
+            *mine = match (*mine, *theirs) {
+                (Some((f, l)), Some((of, ol))) => Some((f.min(of), l.max(ol))),
                 (a, b) => a.or(b),
             };
         }
@@ -265,6 +263,7 @@ impl Bucket {
         {
             self.head = Some(h);
         }
+        self.marked |= o.marked;
         self.last = self.last.max(o.last);
     }
 }
@@ -290,15 +289,6 @@ impl Buckets {
         };
         &mut self.0[i].1
     }
-    fn get(&self, b: &i64) -> Option<&Bucket> {
-        self.0
-            .binary_search_by_key(b, |(k, _)| *k)
-            .ok()
-            .map(|i| &self.0[i].1)
-    }
-    fn keys(&self) -> impl Iterator<Item = &i64> {
-        self.0.iter().map(|(k, _)| k)
-    }
     fn len(&self) -> usize {
         self.0.len()
     }
@@ -306,7 +296,7 @@ impl Buckets {
 
 /// Correlation groups, keyed by the group-by values joined with U+001F (one allocation, one
 /// hash, instead of a vector of strings).
-type Groups = HashMap<String, Buckets>;
+type Groups = HashMap<Box<str>, Buckets>;
 
 /// Separator of the values in a group key.
 const SEP: char = '\u{1f}';
@@ -398,6 +388,13 @@ struct State {
     memo: Memo,
     /// Strings shared by heads.
     strings: Interner,
+    /// Per correlation: the finding each group has raised from windows already closed, with the
+    /// key its earliest matching bucket gave.
+    done: Vec<HashMap<Box<str>, (Agg, Key)>>,
+    /// Windows of events before this time (Unix ms) have been closed ([`Detector::close_windows`]).
+    closed: i64,
+    /// Events that arrived for a window already closed.
+    late: u64,
     suppressed: u64,
     hits: Vec<u64>,
 }
@@ -606,6 +603,9 @@ impl Detector {
                 key_buf: String::new(),
                 memo: Memo::new(items),
                 strings: Interner::default(),
+                done: vec![HashMap::new(); c],
+                closed: i64::MIN,
+                late: 0,
                 suppressed: 0,
                 hits: vec![0; n],
             },
@@ -628,6 +628,29 @@ impl Detector {
             .map(|b| b.len() as u64)
             .sum();
         (groups, buckets)
+    }
+
+    /// The same detector, told that the windows of events before `t` (Unix ms) are closed
+    /// already: events for them are counted as late ([`Self::late_events`]).
+    pub fn closed_before(mut self, t: i64) -> Self {
+        self.st.closed = t;
+        self
+    }
+
+    /// Correlation events that arrived for a window already closed: each still counts, in a
+    /// bucket of its own, but cannot join the events of the closed window.
+    pub fn late_events(&self) -> u64 {
+        self.st.late
+    }
+
+    /// Closes every correlation window that no event at or after `horizon` (Unix ms) can change:
+    /// its condition is judged, the matching buckets are folded into their group's finding, and
+    /// the buckets (and the groups left empty) are dropped. A scan that reads objects in time
+    /// order calls this between batches so that the state holds the open windows only; the
+    /// findings are the same as without it as long as no event arrives later than `horizon`.
+    pub fn close_windows(&mut self, horizon: i64) {
+        let plan = &*self.plan;
+        self.st.close_windows(plan, horizon);
     }
 
     /// Records skipped because they came from a trusted address.
@@ -682,6 +705,24 @@ impl Detector {
                 }
             }
         }
+        for (mine, theirs) in self.st.done.iter_mut().zip(o.done) {
+            for (g, (a, key)) in theirs {
+                match mine.get_mut(&g) {
+                    // The part of the earlier window gives the key.
+                    Some((x, k)) => {
+                        if (a.first, &key) < (x.first, &*k) {
+                            *k = key;
+                        }
+                        x.merge(a);
+                    }
+                    None => {
+                        mine.insert(g, (a, key));
+                    }
+                }
+            }
+        }
+        self.st.closed = self.st.closed.max(o.closed);
+        self.st.late += o.late;
         self.st.suppressed += o.suppressed;
         for (a, b) in self.st.hits.iter_mut().zip(o.hits) {
             *a += b;
@@ -695,10 +736,10 @@ impl Detector {
 
     /// Evaluates correlations and returns every finding, sorted (severity, then type, account,
     /// region, resource).
-    pub fn finish(self) -> Vec<Finding> {
+    pub fn finish(mut self) -> Vec<Finding> {
         let plan = Arc::clone(&self.plan);
-        let mut all = self.st.findings;
-        for (ci, novels) in self.st.novel.into_iter().enumerate() {
+        let mut all = std::mem::take(&mut self.st.findings);
+        for (ci, novels) in std::mem::take(&mut self.st.novel).into_iter().enumerate() {
             let c = &plan.correlations[ci];
             let Some(hi) = c.history else { continue };
             let Some(hist) = self.st.hist.get(hi) else {
@@ -741,53 +782,11 @@ impl Detector {
                 }
             }
         }
-        for (ci, groups) in self.st.corr.into_iter().enumerate() {
-            let c = &plan.correlations[ci];
-            let width = (c.corr.timespan_ms / SUB_BUCKETS).max(1000);
-            let span = c.corr.timespan_ms.div_euclid(width).max(1);
-            for (_, buckets) in groups {
-                let keys: Vec<i64> = buckets.keys().copied().collect();
-                let mut marked = vec![false; keys.len()];
-                for (si, &start) in keys.iter().enumerate() {
-                    let mut w = Bucket::default();
-                    let mut members = Vec::new();
-                    for (j, &k) in keys.iter().enumerate().skip(si) {
-                        if k >= start + span {
-                            break;
-                        }
-                        if let Some(b) = buckets.get(&k) {
-                            w.merge_stats(b);
-                            members.push(j);
-                        }
-                    }
-                    if window_matches(c, &w) {
-                        for j in members {
-                            marked[j] = true;
-                        }
-                    }
-                }
-                let mut agg: Option<(Agg, Key)> = None;
-                for (j, k) in keys.iter().enumerate() {
-                    if !marked[j] {
-                        continue;
-                    }
-                    let Some(b) = buckets.get(k) else { continue };
-                    let Some(head) = b.head.as_deref().cloned() else {
-                        continue;
-                    };
-                    // Correlations are numbered after the detections.
-                    fold_head(
-                        &mut agg,
-                        (plan.rules.len() + ci) as u32,
-                        c,
-                        b.count,
-                        b.last,
-                        head,
-                    );
-                }
-                if let Some((a, key)) = agg {
-                    merge_into(&mut all, key, a);
-                }
+        let mut st = self.st;
+        st.close_windows(&plan, i64::MAX);
+        for done in st.done {
+            for (_, (a, key)) in done {
+                merge_into(&mut all, key, a);
             }
         }
         let mut out: Vec<Finding> = all
@@ -833,6 +832,32 @@ impl Detector {
 }
 
 impl State {
+    /// See [`Detector::close_windows`].
+    fn close_windows(&mut self, plan: &Plan, horizon: i64) {
+        for (ci, groups) in self.corr.iter_mut().enumerate() {
+            let c = &plan.correlations[ci];
+            if c.history.is_some() {
+                continue;
+            }
+            let (width, span) = window_shape(c);
+            let hb = horizon.div_euclid(width);
+            let rule = (plan.rules.len() + ci) as u32; // correlations come after the detections
+            let done = &mut self.done[ci];
+            groups.retain(|g, buckets| {
+                if let Some((a, key)) = close_group(c, rule, span, hb, buckets) {
+                    match done.get_mut(g) {
+                        Some((x, _)) => x.merge(a),
+                        None => {
+                            done.insert(g.clone(), (a, key));
+                        }
+                    }
+                }
+                !buckets.0.is_empty()
+            });
+        }
+        self.closed = self.closed.max(horizon);
+    }
+
     fn run(&mut self, plan: &Plan, ev: &Event<'_, '_>, candidates: &[u32]) {
         for &ri in candidates {
             let r = &plan.rules[ri as usize];
@@ -966,8 +991,11 @@ impl State {
             }
             return;
         }
-        let width = (c.corr.timespan_ms / SUB_BUCKETS).max(1000);
+        let (width, span) = window_shape(c);
         let b = t.div_euclid(width);
+        if b.saturating_add(span) <= self.closed.div_euclid(width) {
+            self.late += 1;
+        }
         let nrules = c.corr.rules.len();
         let sum = c.corr.kind == CorrelationKind::ValueSum;
         // value_sum adds the field's number; value_count keeps the value's hash.
@@ -982,17 +1010,20 @@ impl State {
         let groups = &mut self.corr[ci as usize];
         let buckets = match groups.get_mut(group) {
             Some(b) => b,
-            None => groups.entry(group.to_owned()).or_default(),
+            None => groups.entry(group.into()).or_default(),
         };
         let bucket = buckets.entry(b);
         bucket.count += 1;
-        if bucket.rule_first.len() < nrules {
-            bucket.rule_first.resize(nrules, None);
-            bucket.rule_last.resize(nrules, None);
+        if matches!(
+            c.corr.kind,
+            CorrelationKind::Temporal | CorrelationKind::TemporalOrdered
+        ) {
+            if bucket.rule_times.len() < nrules {
+                bucket.rule_times.resize(nrules, None);
+            }
+            let p = &mut bucket.rule_times[pos as usize];
+            *p = Some(p.map_or((t, t), |(f, l)| (f.min(t), l.max(t))));
         }
-        let p = pos as usize;
-        bucket.rule_first[p] = Some(bucket.rule_first[p].map_or(t, |x| x.min(t)));
-        bucket.rule_last[p] = Some(bucket.rule_last[p].map_or(t, |x| x.max(t)));
         bucket.sum += add;
         if let Some(h) = hash {
             bucket.add_value(h);
@@ -1008,6 +1039,52 @@ impl State {
         }
         bucket.last = bucket.last.max(t);
     }
+}
+
+/// A window correlation's sub-bucket width (ms) and its timespan in sub-buckets.
+fn window_shape(c: &crate::plan::CorrelationRule) -> (i64, i64) {
+    let width = (c.corr.timespan_ms / SUB_BUCKETS).max(1000);
+    (width, c.corr.timespan_ms.div_euclid(width).max(1))
+}
+
+/// Judges the windows of one group that start at a bucket `k` with `k + span <= hb` (every
+/// bucket they cover is complete), marks the buckets of those that match, and removes the buckets
+/// no open window can still mark; the marked ones among them, folded in time order, are the
+/// returned part of the group's finding.
+fn close_group(
+    c: &crate::plan::CorrelationRule,
+    rule: u32,
+    span: i64,
+    hb: i64,
+    buckets: &mut Buckets,
+) -> Option<(Agg, Key)> {
+    let b = &mut buckets.0;
+    let closed = |k: i64| k.saturating_add(span) <= hb;
+    for si in 0..b.len() {
+        let start = b[si].0;
+        if !closed(start) {
+            break;
+        }
+        let mut w = Bucket::default();
+        let mut end = si;
+        while end < b.len() && b[end].0 < start + span {
+            w.merge_stats(&b[end].1);
+            end += 1;
+        }
+        if window_matches(c, &w) {
+            for (_, x) in &mut b[si..end] {
+                x.marked = true;
+            }
+        }
+    }
+    let cut = b.partition_point(|(k, _)| closed(*k));
+    let mut agg: Option<(Agg, Key)> = None;
+    for (_, x) in b.drain(..cut) {
+        if let (true, Some(head)) = (x.marked, x.head) {
+            fold_head(&mut agg, rule, c, x.count, x.last, *head);
+        }
+    }
+    agg
 }
 
 /// Folds one matching bucket (or first-seen tuple) of a correlation group into the group's
@@ -1061,7 +1138,7 @@ fn merge_into(all: &mut HashMap<Key, Agg>, key: Key, a: Agg) {
 
 fn window_matches(c: &crate::plan::CorrelationRule, w: &Bucket) -> bool {
     let n = c.corr.rules.len();
-    let seen = w.rule_first.iter().filter(|x| x.is_some()).count();
+    let seen = w.rule_times.iter().filter(|x| x.is_some()).count();
     let value = match c.corr.kind {
         CorrelationKind::EventCount => w.count as f64,
         CorrelationKind::ValueCount => w.distinct.len() as f64,
@@ -1073,11 +1150,8 @@ fn window_matches(c: &crate::plan::CorrelationRule, w: &Bucket) -> bool {
             let mut cursor = i64::MIN;
             let mut ok = 0;
             for i in 0..n {
-                match (
-                    w.rule_first.get(i).copied().flatten(),
-                    w.rule_last.get(i).copied().flatten(),
-                ) {
-                    (Some(f), Some(l)) if l >= cursor => {
+                match w.rule_times.get(i).copied().flatten() {
+                    Some((f, l)) if l >= cursor => {
                         cursor = cursor.max(f);
                         ok += 1;
                     }

@@ -32,6 +32,11 @@ impl Object {
     pub fn key_kind(&self) -> Option<LogKind> {
         self.layout.as_ref().and_then(|l| l.service.kind())
     }
+
+    /// When the object was delivered, as its key says (Unix milliseconds), if it says.
+    pub fn key_time(&self) -> Option<i64> {
+        self.layout.as_ref().and_then(|l| l.time_ms())
+    }
 }
 
 /// What discovery found.

@@ -61,6 +61,9 @@ pub struct KeyLayout {
     pub scope: Option<String>,
     /// The date folders, if present: `(year, month, day)`.
     pub date: Option<(i32, u32, u32)>,
+    /// The delivery time AWS writes into the file name (`…_20240601T0030Z_…`), in Unix
+    /// milliseconds.
+    pub stamp: Option<i64>,
 }
 
 impl KeyLayout {
@@ -69,6 +72,33 @@ impl KeyLayout {
         self.date
             .map(|(y, m, d)| days_from_civil(i64::from(y), m, d))
     }
+
+    /// When the object was delivered, as far as its key says (Unix milliseconds): the file
+    /// name's time, else the start of its date folder.
+    pub fn time_ms(&self) -> Option<i64> {
+        self.stamp.or_else(|| self.day().map(|d| d * 86_400_000))
+    }
+}
+
+/// The first `YYYYMMDDTHHMMZ` in a file name, in Unix milliseconds.
+fn name_stamp(name: &str) -> Option<i64> {
+    let b = name.as_bytes();
+    b.windows(14).find_map(|w| {
+        let digits = |r: std::ops::Range<usize>| w[r].iter().all(u8::is_ascii_digit);
+        if !(digits(0..8) && w[8] == b'T' && digits(9..13) && w[13] == b'Z') {
+            return None;
+        }
+        let n = |r: std::ops::Range<usize>| {
+            w[r].iter()
+                .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'))
+        };
+        let (y, m, d, hh, mm) = (n(0..4), n(4..6), n(6..8), n(9..11), n(11..13));
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 {
+            return None;
+        }
+        let day = days_from_civil(i64::from(y), m, d);
+        Some(((day * 24 + i64::from(hh)) * 60 + i64::from(mm)) * 60_000)
+    })
 }
 
 fn is_account(s: &str) -> bool {
@@ -110,6 +140,9 @@ fn num<T: std::str::FromStr>(s: &str, len: usize) -> Option<T> {
 /// let h = parse_key("AWSLogs/aws-account-id=111122223333/aws-service=vpcflowlogs/aws-region=us-east-1/year=2024/month=03/day=01/f.log.gz").unwrap();
 /// assert_eq!(h.service, Service::VpcFlowLogs);
 /// assert_eq!(h.date, Some((2024, 3, 1)));
+/// let f = parse_key("AWSLogs/111122223333/vpcflowlogs/eu-west-1/2024/06/01/111122223333_vpcflowlogs_eu-west-1_fl-1_20240601T0030Z_ab.log.gz").unwrap();
+/// assert_eq!(f.stamp, Some(1_717_201_800_000)); // 2024-06-01T00:30Z
+/// assert_eq!(f.time_ms(), f.stamp);
 /// assert!(parse_key("home/me/trail.json").is_none());
 /// ```
 pub fn parse_key(key: &str) -> Option<KeyLayout> {
@@ -161,6 +194,7 @@ pub fn parse_key(key: &str) -> Option<KeyLayout> {
             account: account.to_owned(),
             scope,
             date,
+            stamp: segs.last().and_then(|n| name_stamp(n)),
         });
     }
     None

@@ -32,6 +32,17 @@ pub struct ScanOptions {
     pub max_decompressed_bytes: u64,
     /// Plain flow-log files larger than this are split into chunks of about this size.
     pub split_bytes: u64,
+    /// How far (ms) a record may lie before its object's key time (the delivery time in the
+    /// file name, else its date folder) and still join the correlation windows of the records
+    /// around it. Objects are then read in key-time order, in batches, and the windows no later
+    /// record can reach are closed between batches, so the correlation state holds the open
+    /// windows only. `None` reads in path order and keeps every window to the end (exact for
+    /// any record order, with memory that grows with the number of groups).
+    pub lateness_ms: Option<i64>,
+    /// Stored bytes per batch of a time-ordered scan, about (see `lateness_ms`): enough work for
+    /// every thread between two closings of the windows, little enough that the open windows
+    /// stay a small part of memory.
+    pub batch_bytes: u64,
 }
 
 impl Default for ScanOptions {
@@ -41,6 +52,8 @@ impl Default for ScanOptions {
             range: TimeRange::default(),
             max_decompressed_bytes: 4 << 30,
             split_bytes: 64 << 20,
+            lateness_ms: Some(3_600_000),
+            batch_bytes: 16 << 20,
         }
     }
 }
@@ -81,6 +94,37 @@ where
     Mk: Fn() -> S + Sync,
     Mg: Fn(S, S) -> S + Sync,
 {
+    scan_batches(
+        objects,
+        &[objects.len()],
+        opts,
+        make,
+        merge,
+        progress,
+        |_, _| {},
+    )
+}
+
+/// Like [`scan`], one batch of objects after another: batch `i` is `objects[ends[i-1]..ends[i]]`
+/// (the last end should be `objects.len()`; objects past it are not read). Each batch is read in
+/// parallel and merged into the sink of the batches before it, then `after(i, &mut sink)` runs
+/// (a detector finishes the correlation windows that can no longer change there, so its state
+/// stays as small as a batch). The batches, not the thread count, decide when `after` runs.
+pub fn scan_batches<S, Mk, Mg, Af>(
+    objects: &[Object],
+    ends: &[usize],
+    opts: &ScanOptions,
+    make: Mk,
+    merge: Mg,
+    progress: &(dyn Fn(u64) + Sync),
+    mut after: Af,
+) -> Result<(S, ScanSummary), ScanError>
+where
+    S: RecordSink + Send,
+    Mk: Fn() -> S + Sync,
+    Mg: Fn(S, S) -> S + Sync,
+    Af: FnMut(usize, &mut S),
+{
     let mut b = rayon::ThreadPoolBuilder::new();
     if opts.threads > 0 {
         b = b.num_threads(opts.threads);
@@ -89,27 +133,37 @@ where
         threads: opts.threads,
         message: e.to_string(),
     })?;
-    // Each worker folds a run of objects into one sink (so per-object state is not rebuilt and
-    // re-merged for every object); runs are merged in input order.
-    let (sink, summary) = pool.install(|| {
-        objects
-            .par_iter()
-            .fold(
-                || (make(), ScanSummary::default()),
-                |(mut sink, mut summary), o| {
-                    process(o, opts, &mut sink, &mut summary, &make, &merge);
-                    progress(o.size);
-                    (sink, summary)
-                },
-            )
-            .reduce(
-                || (make(), ScanSummary::default()),
-                |(a, mut sa), (b, sb)| {
-                    sa.merge(sb);
-                    (merge(a, b), sa)
-                },
-            )
-    });
+    let mut sink = make();
+    let mut summary = ScanSummary::default();
+    let mut start = 0;
+    for (i, &end) in ends.iter().enumerate() {
+        let batch = &objects[start.min(objects.len())..end.clamp(start, objects.len())];
+        start = end;
+        // Each worker folds a run of objects into one sink (so per-object state is not rebuilt
+        // and re-merged for every object); runs are merged in input order.
+        let (s, sm) = pool.install(|| {
+            batch
+                .par_iter()
+                .fold(
+                    || (make(), ScanSummary::default()),
+                    |(mut sink, mut summary), o| {
+                        process(o, opts, &mut sink, &mut summary, &make, &merge);
+                        progress(o.size);
+                        (sink, summary)
+                    },
+                )
+                .reduce(
+                    || (make(), ScanSummary::default()),
+                    |(a, mut sa), (b, sb)| {
+                        sa.merge(sb);
+                        (merge(a, b), sa)
+                    },
+                )
+        });
+        sink = merge(sink, s);
+        summary.merge(sm);
+        after(i, &mut sink);
+    }
     Ok((sink, summary))
 }
 

@@ -80,10 +80,13 @@ pub struct ScanSummary {
     pub totals: Counters,
     /// Findings produced (filled in by the detection stage).
     pub findings: u64,
-    /// Correlation groups held at the end of the scan (filled in by the detection stage).
+    /// The most correlation groups held at once (filled in by the detection stage).
     pub correlation_groups: u64,
-    /// Correlation time buckets held at the end of the scan: the correlation state's size.
+    /// The most correlation time buckets held at once: the correlation state's size.
     pub correlation_buckets: u64,
+    /// Correlation events that arrived after their window had been closed (records later than
+    /// the allowed lateness behind their object's key time; see `ScanOptions::lateness_ms`).
+    pub correlation_late_events: u64,
     /// Wall-clock seconds (filled in by the caller).
     pub elapsed_seconds: f64,
     /// The same counters per log kind: `cloudtrail`, `vpcflow`, `dns`.
@@ -179,6 +182,7 @@ impl ScanSummary {
         self.findings += other.findings;
         self.correlation_groups += other.correlation_groups;
         self.correlation_buckets += other.correlation_buckets;
+        self.correlation_late_events += other.correlation_late_events;
     }
 
     /// True when any object failed or any record was rejected: the run's exit code is 2.

@@ -403,7 +403,8 @@ fn finding_meta(
     })
 }
 
-fn parse_duration(s: &str) -> Option<i64> {
+/// Milliseconds of a duration written `30s`, `5m`, `1h`, `1d` or `1w` (as rule timespans are).
+pub fn parse_duration(s: &str) -> Option<i64> {
     let s = s.trim();
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
     let n: i64 = n.parse().ok()?;

@@ -108,9 +108,18 @@ pub fn detect_paths(
     detect_discovered(found, opts, plan, progress, started)
 }
 
+/// Objects per batch of a time-ordered scan, at most (see [`ScanOptions::lateness_ms`]).
+const BATCH_OBJECTS: usize = 256;
+
 /// Scans what [`ingest::discover`] found with a compiled plan: the findings (sorted) and the
 /// summary, with `findings` and the correlation state's size set and `elapsed_seconds` counted
 /// from `started`.
+///
+/// With [`ScanOptions::lateness_ms`] set, objects are read in key-time order (objects whose key
+/// tells no time first, in path order) in batches of about [`ScanOptions::batch_bytes`]; after each batch the
+/// correlation windows that records of the objects still to read cannot reach (given the
+/// lateness) are closed. The batches depend on the objects only, so the findings do not depend
+/// on the thread count.
 pub fn detect_discovered(
     found: ingest::Discovered,
     opts: &ScanOptions,
@@ -118,17 +127,58 @@ pub fn detect_discovered(
     progress: &(dyn Fn(u64) + Sync),
     started: Instant,
 ) -> Result<(Vec<Finding>, ScanSummary), ScanError> {
-    let (det, mut summary) = scan_discovered(
-        found,
+    let ingest::Discovered {
+        mut objects,
+        summary: mut found_summary,
+    } = found;
+    let mut ends = Vec::new();
+    if opts.lateness_ms.is_some() {
+        // Stable: objects of the same time stay in path order.
+        objects.sort_by_key(|o| o.key_time().unwrap_or(i64::MIN));
+        let (mut n, mut bytes) = (0, 0);
+        for (i, o) in objects.iter().enumerate() {
+            n += 1;
+            bytes += o.size;
+            if n >= BATCH_OBJECTS || bytes >= opts.batch_bytes {
+                ends.push(i + 1);
+                (n, bytes) = (0, 0);
+            }
+        }
+    }
+    if ends.last() != Some(&objects.len()) {
+        ends.push(objects.len());
+    }
+    let closed = std::sync::atomic::AtomicI64::new(i64::MIN);
+    let (mut peak_groups, mut peak_buckets) = (0, 0);
+    let (det, scanned) = ingest::scan_batches(
+        &objects,
+        &ends,
         opts,
-        || Detector::new(plan.clone()),
+        || {
+            Detector::new(plan.clone())
+                .closed_before(closed.load(std::sync::atomic::Ordering::Relaxed))
+        },
         Detector::merge,
         progress,
-        started,
+        |i, det: &mut Detector| {
+            let (g, b) = det.correlation_state();
+            peak_groups = peak_groups.max(g);
+            peak_buckets = peak_buckets.max(b);
+            // Records of the objects still to read lie no earlier than the next object's key
+            // time less the lateness (objects are in key-time order).
+            let next = ends.get(i).and_then(|&e| objects.get(e));
+            if let (Some(lateness), Some(t)) = (opts.lateness_ms, next.and_then(|o| o.key_time())) {
+                let horizon = t.saturating_sub(lateness);
+                det.close_windows(horizon);
+                closed.store(horizon, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
     )?;
-    let (groups, buckets) = det.correlation_state();
-    summary.correlation_groups = groups;
-    summary.correlation_buckets = buckets;
+    found_summary.merge(scanned);
+    let mut summary = found_summary;
+    summary.correlation_groups = peak_groups;
+    summary.correlation_buckets = peak_buckets;
+    summary.correlation_late_events = det.late_events();
     let findings = det.finish();
     summary.findings = findings.len() as u64;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();

@@ -1,0 +1,91 @@
+//! Closing correlation windows while scanning (`ScanOptions::lateness_ms`): reading a corpus in
+//! key-time order in small batches and closing the windows between them gives the findings of a
+//! scan that keeps every window to the end, with a fraction of the correlation state; records
+//! later than the allowed lateness are counted.
+
+use std::sync::Arc;
+
+use trailhound::rules::{LoadOptions, load};
+use trailhound::{Plan, ScanOptions, ScanSummary};
+use trailhound_corpus::{CorpusSpec, generate};
+
+fn scan(dir: &std::path::Path, lateness_ms: Option<i64>, threads: usize) -> (String, ScanSummary) {
+    let (set, _) = load(&LoadOptions {
+        bundled: true,
+        ..Default::default()
+    });
+    let plan = Arc::new(Plan::new(&set, &[]));
+    let opts = ScanOptions {
+        threads,
+        lateness_ms,
+        // About one object a batch: the windows are closed dozens of times.
+        batch_bytes: 64 << 10,
+        ..ScanOptions::default()
+    };
+    let (findings, summary) =
+        trailhound::detect_paths(&[dir.to_path_buf()], &opts, plan, &|_| {}).unwrap();
+    let text = findings
+        .iter()
+        .map(|f| serde_json::to_string(f).unwrap() + "\n")
+        .collect();
+    (text, summary)
+}
+
+#[test]
+fn closing_windows_while_scanning_changes_no_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = CorpusSpec::new(dir.path(), 23);
+    spec.size = 24 << 20;
+    spec.object_bytes = 512 << 10;
+    spec.attacks = true;
+    generate(&spec).unwrap();
+
+    // The generator's records lie at or after their object's key time, so ten minutes of
+    // lateness lose nothing.
+    let lateness = Some(10 * 60_000);
+    let (kept, kept_summary) = scan(dir.path(), None, 2);
+    let (closed, closed_summary) = scan(dir.path(), lateness, 2);
+    let (closed_one, _) = scan(dir.path(), lateness, 1);
+    assert!(kept.lines().count() > 20, "{kept}");
+    assert_eq!(closed, kept, "closing windows changed the findings");
+    assert_eq!(
+        closed_one, closed,
+        "the findings depend on the thread count"
+    );
+    assert_eq!(kept_summary.correlation_late_events, 0);
+    assert_eq!(closed_summary.correlation_late_events, 0);
+    assert!(
+        closed_summary.correlation_buckets * 2 < kept_summary.correlation_buckets,
+        "closing windows kept {} buckets at most, keeping all {}",
+        closed_summary.correlation_buckets,
+        kept_summary.correlation_buckets
+    );
+
+    // A flow file delivered six hours after its records: they arrive for windows already
+    // closed, and are counted.
+    let flow = walk(dir.path())
+        .into_iter()
+        .find(|p| {
+            p.to_string_lossy().contains("_vpcflowlogs_") && p.to_string_lossy().contains("T0030Z")
+        })
+        .expect("a flow object keyed 00:30");
+    let late_name = flow.to_string_lossy().replace("T0030Z", "T0630Z");
+    std::fs::rename(&flow, &late_name).unwrap();
+    let (_, late) = scan(dir.path(), lateness, 2);
+    assert!(late.correlation_late_events > 0);
+    let (_, exact) = scan(dir.path(), None, 2);
+    assert_eq!(exact.correlation_late_events, 0);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
