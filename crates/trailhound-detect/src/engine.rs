@@ -745,7 +745,6 @@ impl Detector {
             let Some(hist) = self.st.hist.get(hi) else {
                 continue;
             };
-            let need = c.corr.condition.first().map_or(1.0, |&(_, v)| v);
             let mut groups: Vec<_> = novels.into_iter().collect();
             groups.sort_by(|a, b| a.0.cmp(&b.0));
             for (g, tuples) in groups {
@@ -760,12 +759,7 @@ impl Detector {
                         .zip(&h.seen)
                         .filter(|(v, m)| m.get(*v).is_some_and(|&t| t >= learned))
                         .count() as f64;
-                    let holds = if c.corr.condition.is_empty() {
-                        new >= need
-                    } else {
-                        c.corr.condition.iter().all(|(op, v)| op.holds(new, *v))
-                    };
-                    if !holds || n.head.t < learned {
+                    if !novelty_holds(c, new) || n.head.t < learned {
                         continue;
                     }
                     fold_head(
@@ -836,7 +830,27 @@ impl State {
     fn close_windows(&mut self, plan: &Plan, horizon: i64) {
         for (ci, groups) in self.corr.iter_mut().enumerate() {
             let c = &plan.correlations[ci];
-            if c.history.is_some() {
+            if let Some(hi) = c.history {
+                // A group first seen before the horizon has its learning period fixed: behaviour
+                // inside it can never be reported, so it need not be kept.
+                // Only when a tuple with no new value cannot be reported: a pruned tuple's values
+                // were all seen in the learning period, so a later event with them is not new.
+                if novelty_holds(c, 0.0) {
+                    continue;
+                }
+                // (`finish` has taken the tuples already when it closes every window.)
+                let (Some(hist), Some(novels)) = (self.hist.get(hi), self.novel.get_mut(ci)) else {
+                    continue;
+                };
+                novels.retain(|g, tuples| {
+                    if let Some(h) = hist.get(g)
+                        && h.start < horizon
+                    {
+                        let learned = h.start.saturating_add(c.corr.timespan_ms);
+                        tuples.retain(|_, n| n.head.t >= learned);
+                    }
+                    !tuples.is_empty()
+                });
                 continue;
             }
             let (width, span) = window_shape(c);
@@ -946,6 +960,9 @@ impl State {
             g(vals.iter().find_map(|v| v.text()))
         }
         if let Some(hi) = c.history {
+            if t < self.closed {
+                self.late += 1;
+            }
             let values: SmallVec<[u64; 4]> = c
                 .field_refs
                 .iter()
@@ -1039,6 +1056,15 @@ impl State {
         }
         bucket.last = bucket.last.max(t);
     }
+}
+
+/// Whether a `first_seen` tuple with `new` values not seen in the learning period is reported
+/// (default: at least one new value).
+fn novelty_holds(c: &crate::plan::CorrelationRule, new: f64) -> bool {
+    if c.corr.condition.is_empty() {
+        return new >= 1.0;
+    }
+    c.corr.condition.iter().all(|(op, v)| op.holds(new, *v))
 }
 
 /// A window correlation's sub-bucket width (ms) and its timespan in sub-buckets.
