@@ -63,10 +63,14 @@ fn closing_windows_while_scanning_changes_no_finding() {
 
     // A flow file delivered six hours after its records: they arrive for windows already
     // closed, and are counted.
-    let flow = walk(dir.path())
-        .into_iter()
+    let found = trailhound::ingest::discover(&[dir.path().to_path_buf()], &Default::default());
+    let flow = found
+        .objects
+        .iter()
+        .map(|o| o.path.clone())
         .find(|p| {
-            p.to_string_lossy().contains("_vpcflowlogs_") && p.to_string_lossy().contains("T0030Z")
+            let p = p.to_string_lossy();
+            p.contains("_vpcflowlogs_") && p.contains("T0030Z")
         })
         .expect("a flow object keyed 00:30");
     let late_name = flow.to_string_lossy().replace("T0030Z", "T0630Z");
@@ -75,17 +79,4 @@ fn closing_windows_while_scanning_changes_no_finding() {
     assert!(late.correlation_late_events > 0);
     let (_, exact) = scan(dir.path(), None, 2);
     assert_eq!(exact.correlation_late_events, 0);
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
