@@ -206,10 +206,11 @@ struct Bucket {
 }
 
 impl Bucket {
-    /// Adds one value's hash (the count saturates at [`MAX_DISTINCT`]).
-    fn add_value(&mut self, h: u64) {
+    /// Adds one value's hash (the count saturates at `cap`, the correlation's
+    /// [`crate::plan::CorrelationRule::distinct_cap`]).
+    fn add_value(&mut self, h: u64, cap: usize) {
         if let Err(i) = self.distinct.binary_search(&h) {
-            if self.distinct.len() < MAX_DISTINCT {
+            if self.distinct.len() < cap {
                 self.distinct.insert(i, h);
             } else {
                 self.saturated = true;
@@ -218,13 +219,13 @@ impl Bucket {
     }
 
     /// Adds another bucket's value hashes.
-    fn add_distinct(&mut self, theirs: &[u64]) {
-        if self.distinct.is_empty() && theirs.len() <= MAX_DISTINCT {
+    fn add_distinct(&mut self, theirs: &[u64], cap: usize) {
+        if self.distinct.is_empty() && theirs.len() <= cap {
             self.distinct = theirs.to_vec();
             return;
         }
         for &h in theirs {
-            self.add_value(h);
+            self.add_value(h, cap);
         }
     }
 
@@ -242,22 +243,22 @@ impl Bucket {
     }
 
     /// Folds another bucket's statistics in (not its head): what a window's condition needs.
-    fn merge_stats(&mut self, o: &Bucket) {
+    fn merge_stats(&mut self, o: &Bucket, cap: usize) {
         self.count += o.count;
         self.sum += o.sum;
         self.saturated |= o.saturated;
-        self.add_distinct(&o.distinct);
+        self.add_distinct(&o.distinct, cap);
         self.merge_rule_times(o);
         self.last = self.last.max(o.last);
     }
 
-    fn merge(&mut self, mut o: Bucket) {
+    fn merge(&mut self, mut o: Bucket, cap: usize) {
         self.count += o.count;
         self.sum += o.sum;
         self.saturated |= o.saturated;
         self.merge_rule_times(&o);
         let theirs = std::mem::take(&mut o.distinct);
-        self.add_distinct(&theirs);
+        self.add_distinct(&theirs, cap);
         if let Some(h) = o.head
             && self.head.as_ref().is_none_or(|mine| h < *mine)
         {
@@ -513,7 +514,7 @@ fn meta<'e>(ev: &'e Event<'_, '_>) -> (i64, &'e str, &'e str) {
             r.account_id().unwrap_or(""),
             r.region().unwrap_or(""),
         ),
-        Event::Dns(r) => (
+        Event::Dns(r, _) => (
             r.time,
             r.account_id.as_deref().unwrap_or(""),
             r.region.as_deref().unwrap_or(""),
@@ -540,7 +541,7 @@ fn sample(ev: &Event<'_, '_>) -> Sample {
             },
         },
         Event::Flow(r) => FlowSnap::of(r, r.interface_id().map(Arc::from)).sample(),
-        Event::Dns(r) => {
+        Event::Dns(r, _) => {
             let from = match (&r.instance, r.srcaddr) {
                 (Some(i), _) => i.to_string(),
                 (None, Some(a)) => a.to_string(),
@@ -667,7 +668,14 @@ impl Detector {
     pub fn merge(mut self, o: Detector) -> Detector {
         let o = o.st;
         self.st.findings = merge_maps(std::mem::take(&mut self.st.findings), o.findings);
-        for (mine, theirs) in self.st.corr.iter_mut().zip(o.corr) {
+        for ((mine, theirs), c) in self
+            .st
+            .corr
+            .iter_mut()
+            .zip(o.corr)
+            .zip(&self.plan.correlations)
+        {
+            let cap = c.distinct_cap;
             for (g, buckets) in theirs {
                 match mine.entry(g) {
                     hashbrown::hash_map::Entry::Vacant(v) => {
@@ -676,7 +684,7 @@ impl Detector {
                     hashbrown::hash_map::Entry::Occupied(mut o) => {
                         let dest = o.get_mut();
                         for (b, bucket) in buckets.0 {
-                            dest.entry(b).merge(bucket);
+                            dest.entry(b).merge(bucket, cap);
                         }
                     }
                 }
@@ -1043,7 +1051,7 @@ impl State {
         }
         bucket.sum += add;
         if let Some(h) = hash {
-            bucket.add_value(h);
+            bucket.add_value(h, c.distinct_cap);
         }
         // The head is the earliest event; build it only when this event can be it.
         if bucket.head.as_ref().is_none_or(|h| t <= h.t) {
@@ -1094,7 +1102,7 @@ fn close_group(
         let mut w = Bucket::default();
         let mut end = si;
         while end < b.len() && b[end].0 < start + span {
-            w.merge_stats(&b[end].1);
+            w.merge_stats(&b[end].1, c.distinct_cap);
             end += 1;
         }
         if window_matches(c, &w) {
@@ -1239,7 +1247,8 @@ impl RecordSink for Detector {
         let plan = &*self.plan;
         self.st.memo.next();
         if !plan.dns.is_empty() {
-            self.st.run(plan, &Event::Dns(r), &plan.dns);
+            let derived = crate::fields::DnsDerived::default();
+            self.st.run(plan, &Event::Dns(r, &derived), &plan.dns);
         }
     }
 }

@@ -200,8 +200,47 @@ pub enum Event<'r, 'a> {
     CloudTrail(&'r CloudTrailRecord<'a>),
     /// VPC flow.
     Flow(&'r FlowRecord<'a>),
-    /// Route 53 Resolver.
-    Dns(&'r DnsRecord<'a>),
+    /// Route 53 Resolver, with the values computed from its query name (each at most once per
+    /// record, however many rules and correlations read them).
+    Dns(&'r DnsRecord<'a>, &'r DnsDerived),
+}
+
+/// The computed fields of one resolver record (`registered_domain`, `dga_score`,
+/// `tunnel_score`), filled on first use: the pack reads them from several rules and correlation
+/// keys, and splitting a name at its public suffix and scoring it cost more than parsing the line.
+#[derive(Debug, Default)]
+pub struct DnsDerived {
+    parts: std::cell::OnceCell<crate::names::NameParts>,
+    dga: std::cell::OnceCell<String>,
+    tunnel: std::cell::OnceCell<String>,
+}
+
+impl DnsDerived {
+    fn parts(&self, name: &str) -> &crate::names::NameParts {
+        self.parts.get_or_init(|| crate::names::split_name(name))
+    }
+
+    fn value(&self, c: Computed, name: &str) -> Option<&str> {
+        Some(match c {
+            Computed::RegisteredDomain => &self.parts(name).registered,
+            Computed::DgaScore => self.dga.get_or_init(|| {
+                let s = crate::names::dga::Model::bundled().score_parts(name, self.parts(name));
+                format!("{s:.4}")
+            }),
+            Computed::TunnelScore => self.tunnel.get_or_init(|| {
+                format!(
+                    "{:.2}",
+                    crate::names::tunnel::score_parts(name, self.parts(name))
+                )
+            }),
+            Computed::BucketExposure
+            | Computed::ResourceExposure
+            | Computed::PrincipalArn
+            | Computed::SourceIpPrefix
+            | Computed::UserAgentFamily
+            | Computed::CallerName => return None,
+        })
+    }
 }
 
 fn json_val(raw: &str) -> Val<'_> {
@@ -257,7 +296,7 @@ impl<'a> Event<'_, 'a> {
         let kind = match self {
             Event::CloudTrail(_) => trailhound_model::LogKind::CloudTrail,
             Event::Flow(_) => trailhound_model::LogKind::VpcFlow,
-            Event::Dns(_) => trailhound_model::LogKind::Dns,
+            Event::Dns(..) => trailhound_model::LogKind::Dns,
         };
         self.values_ref(&FieldRef::resolve(kind, Some(field)), out);
     }
@@ -305,7 +344,7 @@ impl<'a> Event<'_, 'a> {
                     out.push(Val::Str(Cow::Borrowed(t)));
                 }
             }
-            (Event::Dns(r), FieldRef::Typed(t)) => match t {
+            (Event::Dns(r, _), FieldRef::Typed(t)) => match t {
                 Typed::QueryName => {
                     out.push(Val::Str(match &r.query_name {
                         Cow::Borrowed(b) => Cow::Borrowed(b.strip_suffix('.').unwrap_or(b)),
@@ -354,29 +393,24 @@ impl<'a> Event<'_, 'a> {
                     out.push(Val::Str(Cow::Owned(ua_family(ua))));
                 }
             }
-            (Event::Dns(r), FieldRef::Computed(c)) => {
-                let name = r.query_name.as_ref();
-                out.push(match c {
-                    Computed::RegisteredDomain => {
-                        Val::Str(Cow::Owned(crate::names::split_name(name).registered))
-                    }
-                    Computed::DgaScore => {
-                        Val::Num(Cow::Owned(format!("{:.4}", crate::names::dga::score(name))))
-                    }
-                    Computed::TunnelScore => Val::Num(Cow::Owned(format!(
-                        "{:.2}",
-                        crate::names::tunnel::score(name)
-                    ))),
-                    Computed::BucketExposure
-                    | Computed::ResourceExposure
-                    | Computed::PrincipalArn
-                    | Computed::SourceIpPrefix
-                    | Computed::UserAgentFamily
-                    | Computed::CallerName => return,
-                });
+            (Event::Dns(r, d), FieldRef::Computed(c)) => {
+                if let Some(v) = d.value(*c, r.query_name.as_ref()) {
+                    let v = Cow::Owned(v.to_owned());
+                    out.push(match c {
+                        Computed::RegisteredDomain => Val::Str(v),
+                        _ => Val::Num(v),
+                    });
+                }
             }
-            (Event::Dns(r), FieldRef::Path(segs)) => {
+            (Event::Dns(r, _), FieldRef::Path(segs)) => {
                 let segs: SmallVec<[&str; 6]> = segs.iter().map(String::as_str).collect();
+                if let Some((&"answers", rest)) = segs.split_first() {
+                    // Captured by the parse: walk the array, not the line.
+                    if let Some(a) = r.answers {
+                        json_values(a, rest, out);
+                    }
+                    return;
+                }
                 match &r.fields {
                     trailhound_model::Fields::Text(t) => json_values(t, &segs, out),
                     trailhound_model::Fields::Members(m) => {
@@ -404,7 +438,7 @@ impl<'a> Event<'_, 'a> {
         match self {
             Event::CloudTrail(r) => out.extend(r.members.iter().map(|(_, v)| json_val(v))),
             Event::Flow(r) => out.push(Val::Str(Cow::Borrowed(r.line))),
-            Event::Dns(r) => match &r.fields {
+            Event::Dns(r, _) => match &r.fields {
                 trailhound_model::Fields::Text(t) => out.push(Val::Complex(t)),
                 trailhound_model::Fields::Members(m) => {
                     out.extend(m.iter().map(|(_, v)| json_val(v)))
@@ -456,5 +490,50 @@ mod tests {
         v.clear();
         json_values(raw, &["n"], &mut v);
         assert_eq!(v[0], Val::Null);
+    }
+
+    fn dns_values(line: &str, field: &str) -> Vec<String> {
+        let r = DnsRecord::parse(line).unwrap();
+        let d = DnsDerived::default();
+        let ev = Event::Dns(&r, &d);
+        let mut v = Vals::new();
+        // Twice: the second read comes from the record's cache and must say the same.
+        ev.values(field, &mut v);
+        ev.values(field, &mut v);
+        v.iter()
+            .filter_map(|x| x.text().map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn resolver_computed_fields_match_the_scorers() {
+        for name in [
+            "xgvtmdqswnvhqjrlmjad.com.",
+            "q+Z8AnwaBA.hidemyself.org.",
+            "www.amazon.com.",
+        ] {
+            let line = format!(
+                r#"{{"query_timestamp":"2024-01-01T00:00:00Z","query_name":"{name}","query_type":"A","answers":[{{"Rdata":"169.254.169.254","Type":"A"}},{{"Rdata":"10.0.0.1"}}]}}"#
+            );
+            let dga = format!("{:.4}", crate::names::dga::score(name));
+            let tunnel = format!("{:.2}", crate::names::tunnel::score(name));
+            let reg = crate::names::split_name(name).registered;
+            assert_eq!(dns_values(&line, "dga_score"), vec![dga.clone(), dga]);
+            assert_eq!(
+                dns_values(&line, "tunnel_score"),
+                vec![tunnel.clone(), tunnel]
+            );
+            assert_eq!(
+                dns_values(&line, "registered_domain"),
+                vec![reg.clone(), reg]
+            );
+            // `answers` is read from the slice the parse kept.
+            assert_eq!(
+                dns_values(&line, "answers.Rdata"),
+                vec!["169.254.169.254", "10.0.0.1", "169.254.169.254", "10.0.0.1"]
+            );
+        }
+        let bare = r#"{"query_timestamp":"2024-01-01T00:00:00Z","query_name":"a.example.com.","answers":null}"#;
+        assert!(dns_values(bare, "answers.Rdata").is_empty());
     }
 }

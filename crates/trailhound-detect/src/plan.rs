@@ -10,7 +10,7 @@ use trailhound_model::LogKind;
 use crate::fields::FieldRef;
 use trailhound_rules::detection::{Detection, fields, required_values};
 use trailhound_rules::matcher::{Net, NetSet};
-use trailhound_rules::rule::Correlation;
+use trailhound_rules::rule::{CondOp, Correlation};
 use trailhound_rules::{Body, Rule, RuleSet};
 
 /// A shared first test for rules that no API name pins down: one pass over one field of the
@@ -145,6 +145,31 @@ pub struct CorrelationRule {
     pub field_ref: Option<FieldRef>,
     /// The `fields` of first_seen, resolved.
     pub field_refs: Vec<FieldRef>,
+    /// How many distinct values a value_count bucket keeps (see [`distinct_cap`]).
+    pub distinct_cap: usize,
+}
+
+/// How many distinct values a `value_count` correlation needs to keep per bucket: when its
+/// condition only asks for *at least* a number (`gte`/`gt`), that number, since a window whose
+/// buckets keep `n` values each still reaches `n` exactly when the whole window does (a bucket
+/// that stopped at `n` reaches it alone, and without a stopped bucket the union is exact);
+/// otherwise [`crate::engine::MAX_DISTINCT`]. A tunnel-volume rule grouping every query by
+/// domain then keeps a few hundred hashes per busy domain instead of thousands.
+pub fn distinct_cap(c: &Correlation) -> usize {
+    let max = crate::engine::MAX_DISTINCT;
+    if c.condition.is_empty() {
+        return max;
+    }
+    let mut need = 0usize;
+    for (op, v) in &c.condition {
+        let n = match op {
+            CondOp::Gte if *v >= 0.0 => v.ceil(),
+            CondOp::Gt if *v >= 0.0 => v.floor() + 1.0,
+            _ => return max,
+        };
+        need = need.max(n.min(max as f64) as usize);
+    }
+    need.max(1)
 }
 
 /// The whole plan.
@@ -265,6 +290,7 @@ impl Plan {
                     group_refs: c.group_by.iter().map(resolve).collect(),
                     field_ref: c.field.as_ref().map(resolve),
                     field_refs: c.fields.iter().map(resolve).collect(),
+                    distinct_cap: distinct_cap(c),
                 });
             }
         }
@@ -473,5 +499,35 @@ impl Plan {
             );
         }
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corr(condition: &[(CondOp, f64)]) -> Correlation {
+        Correlation {
+            kind: trailhound_rules::rule::CorrelationKind::ValueCount,
+            rules: vec!["a".into()],
+            group_by: vec!["x".into()],
+            timespan_ms: 600_000,
+            condition: condition.to_vec(),
+            field: Some("y".into()),
+            fields: vec![],
+        }
+    }
+
+    #[test]
+    fn distinct_values_kept_up_to_the_threshold() {
+        assert_eq!(distinct_cap(&corr(&[(CondOp::Gte, 200.0)])), 200);
+        assert_eq!(distinct_cap(&corr(&[(CondOp::Gt, 9.0)])), 10);
+        assert_eq!(distinct_cap(&corr(&[(CondOp::Gte, 2.5)])), 3);
+        // An upper bound needs the exact count (up to the engine's limit).
+        assert_eq!(
+            distinct_cap(&corr(&[(CondOp::Gte, 5.0), (CondOp::Lte, 100.0)])),
+            crate::engine::MAX_DISTINCT
+        );
+        assert_eq!(distinct_cap(&corr(&[])), crate::engine::MAX_DISTINCT);
     }
 }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
-use super::split_name;
+use super::{NameParts, split_name};
 
 const A: usize = 41;
 const START: usize = 39;
@@ -114,7 +114,11 @@ impl NGrams {
 
 /// The features of one name (see [`FEATURES`]).
 pub fn features(ng: &NGrams, name: &str) -> [f64; 19] {
-    let p = split_name(name);
+    features_of_parts(ng, &split_name(name))
+}
+
+/// [`features`] of a name already split at its public suffix.
+pub fn features_of_parts(ng: &NGrams, p: &NameParts) -> [f64; 19] {
     let label = p.label.as_str();
     let s = padded(label);
     let len = label.len() as f64;
@@ -253,10 +257,16 @@ impl Model {
     /// private-use top-level domain (`.internal`, `.local`, `.corp`, …; VPC host names) and names
     /// that are themselves a public suffix (`s3.us-east-1.amazonaws.com`).
     pub fn score(&self, name: &str) -> f64 {
-        if !scorable(name) {
+        self.score_parts(name, &split_name(name))
+    }
+
+    /// [`Model::score`] of `name` already split at its public suffix (`parts` is
+    /// `split_name(name)`): what the engine calls, so that one split serves every computed field.
+    pub fn score_parts(&self, name: &str, parts: &NameParts) -> f64 {
+        if !scorable(name, parts) {
             return NOT_SCORED;
         }
-        let f = features(&self.ngrams, name);
+        let f = features_of_parts(&self.ngrams, parts);
         let mut z = self.bias;
         for i in 0..f.len() {
             z += self.weights[i] * (f[i] - self.mean[i]) / self.std[i];
@@ -388,13 +398,12 @@ const PRIVATE_TLDS: &[&str] = &[
     "arpa",
 ];
 
-fn scorable(name: &str) -> bool {
+fn scorable(name: &str, p: &NameParts) -> bool {
     let n = name.trim_end_matches('.');
     let tld = n.rsplit('.').next().unwrap_or(n);
     if PRIVATE_TLDS.iter().any(|t| t.eq_ignore_ascii_case(tld)) {
         return false;
     }
-    let p = split_name(n);
     let bare_suffix = p.subdomain.is_empty() && p.registered == p.suffix;
     !bare_suffix && !p.label.contains('.')
 }

@@ -8,7 +8,7 @@
 //! judge alone; the bundled correlation catches them by the number of distinct names one instance
 //! asks under one registered domain. Reverse lookups (`in-addr.arpa`, `ip6.arpa`) score 0.
 
-use super::{entropy, is_reverse_lookup, split_name};
+use super::{NameParts, entropy, is_reverse_lookup, split_name};
 
 /// Evidence points for `name` being a tunnel query (0 for a name with nothing left of its
 /// registered domain).
@@ -16,7 +16,14 @@ pub fn score(name: &str) -> f64 {
     if is_reverse_lookup(name) {
         return 0.0;
     }
-    let parts = split_name(name);
+    subdomain_score(&split_name(name).subdomain)
+}
+
+/// [`score`] of `name` already split at its public suffix (`parts` is `split_name(name)`).
+pub fn score_parts(name: &str, parts: &NameParts) -> f64 {
+    if is_reverse_lookup(name) {
+        return 0.0;
+    }
     subdomain_score(&parts.subdomain)
 }
 
