@@ -1238,9 +1238,29 @@ impl RecordSink for Detector {
         }
         let plan = &*self.plan;
         self.st.memo.next();
-        if !plan.flow.is_empty() {
-            self.st.run(plan, &Event::Flow(r), &plan.flow);
+        if plan.flow.is_empty() {
+            return;
         }
+        let ev = Event::Flow(r);
+        // The rules of this record's port and protocol, and those no index pins, in rule order.
+        let mut cands: SmallVec<[u32; 16]> = SmallVec::new();
+        for (field, map) in &plan.flow_index {
+            let mut vals = Vals::new();
+            ev.values_ref(field, &mut vals);
+            for t in vals.iter().filter_map(|v| v.text()) {
+                if let Some(rs) = with_lowercase(t, |l| map.get(l)) {
+                    cands.extend(rs.iter().copied());
+                }
+            }
+        }
+        if cands.is_empty() {
+            self.st.run(plan, &ev, &plan.flow_always);
+            return;
+        }
+        cands.extend(plan.flow_always.iter().copied());
+        cands.sort_unstable();
+        cands.dedup();
+        self.st.run(plan, &ev, &cands);
     }
 
     fn dns(&mut self, r: &DnsRecord<'_>) {

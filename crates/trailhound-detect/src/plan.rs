@@ -191,13 +191,57 @@ pub struct Plan {
     pub ct_prefilters: Vec<Prefilter>,
     /// Flow rules.
     pub flow: Vec<u32>,
+    /// Flow rules indexed by a field whose value they require (see [`FLOW_INDEX_FIELDS`]): per
+    /// field, the rules by lower-cased value. Each flow rule is in one index or in
+    /// [`Plan::flow_always`].
+    pub flow_index: Vec<(FieldRef, HashMap<String, Vec<u32>>)>,
+    /// Flow rules no index field pins down.
+    pub flow_always: Vec<u32>,
     /// Resolver rules.
     pub dns: Vec<u32>,
     /// Trusted addresses: records from them raise no findings.
     pub trusted: NetSet,
 }
 
+/// Flow fields whose required values index the flow rules, most selective first: nearly every
+/// flow rule names the destination port or the protocol it is about, and a record then meets
+/// only the few rules of its own port and protocol instead of all thirty.
+pub const FLOW_INDEX_FIELDS: [&str; 2] = ["dstport", "protocol"];
+
 impl Plan {
+    /// Puts each flow rule in the index of the first [`FLOW_INDEX_FIELDS`] field whose values
+    /// its condition requires, else in `flow_always`.
+    fn index_flow_rules(&mut self) {
+        let mut index: Vec<(FieldRef, HashMap<String, Vec<u32>>)> = FLOW_INDEX_FIELDS
+            .iter()
+            .map(|f| (FieldRef::resolve(LogKind::VpcFlow, Some(f)), HashMap::new()))
+            .collect();
+        for &i in &self.flow {
+            let det = &self.rules[i as usize].det;
+            let slot = FLOW_INDEX_FIELDS.iter().enumerate().find_map(|(k, f)| {
+                required_values(det, f)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (k, v))
+            });
+            match slot {
+                Some((k, values)) => {
+                    for v in values {
+                        index[k].1.entry(v.to_lowercase()).or_default().push(i);
+                    }
+                }
+                None => self.flow_always.push(i),
+            }
+        }
+        for (_, m) in &mut index {
+            for v in m.values_mut() {
+                v.sort_unstable();
+                v.dedup();
+            }
+        }
+        index.retain(|(_, m)| !m.is_empty());
+        self.flow_index = index;
+    }
+
     /// Compiles a rule set. `trusted` holds trusted IPs/CIDRs (GuardDuty trusted IP lists).
     pub fn new(set: &RuleSet, trusted: &[String]) -> Plan {
         let mut p = Plan::default();
@@ -298,6 +342,7 @@ impl Plan {
             v.sort_unstable();
             v.dedup();
         }
+        p.index_flow_rules();
         let nets: Vec<Net> = trusted.iter().filter_map(|t| Net::parse(t)).collect();
         p.trusted = NetSet::new(&nets);
         p
@@ -415,7 +460,14 @@ impl Plan {
             self.ct_prefilters.len(),
             self.ct_always.len()
         );
-        let _ = writeln!(o, "vpcflow: {} rules", self.flow.len());
+        let _ = writeln!(
+            o,
+            "vpcflow: {} rules ({} indexed by {}, {} for every record)",
+            self.flow.len(),
+            self.flow.len() - self.flow_always.len(),
+            FLOW_INDEX_FIELDS.join("/"),
+            self.flow_always.len()
+        );
         let _ = writeln!(o, "dns: {} rules", self.dns.len());
         for (i, r) in self.rules.iter().enumerate() {
             let kind = r.rule.kind;
