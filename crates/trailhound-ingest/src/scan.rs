@@ -98,7 +98,7 @@ where
         objects,
         &[objects.len()],
         opts,
-        make,
+        |_| make(),
         merge,
         progress,
         |_, _| {},
@@ -107,9 +107,13 @@ where
 
 /// Like [`scan`], one batch of objects after another: batch `i` is `objects[ends[i-1]..ends[i]]`
 /// (the last end should be `objects.len()`; objects past it are not read). Each batch is read in
-/// parallel and merged into the sink of the batches before it, then `after(i, &mut sink)` runs
-/// (a detector finishes the correlation windows that can no longer change there, so its state
-/// stays as small as a batch). The batches, not the thread count, decide when `after` runs.
+/// parallel into sinks made by `make(i)`, merged into the sink of the batches before it, then
+/// `after(i, &mut sink)` runs (to drop state no later batch can need, so that memory stays as
+/// small as a batch). The batches, not the thread count, decide when `after` runs.
+///
+/// The merge and `after` of batch `i` run while the workers read batch `i + 1` (they are serial,
+/// and would otherwise leave every other core idle between batches). So `make(i + 1)` must not
+/// depend on what `after(i)` did: give it what it needs from the batch index.
 pub fn scan_batches<S, Mk, Mg, Af>(
     objects: &[Object],
     ends: &[usize],
@@ -121,9 +125,9 @@ pub fn scan_batches<S, Mk, Mg, Af>(
 ) -> Result<(S, ScanSummary), ScanError>
 where
     S: RecordSink + Send,
-    Mk: Fn() -> S + Sync,
+    Mk: Fn(usize) -> S + Sync,
     Mg: Fn(S, S) -> S + Sync,
-    Af: FnMut(usize, &mut S),
+    Af: FnMut(usize, &mut S) + Send,
 {
     let mut b = rayon::ThreadPoolBuilder::new();
     if opts.threads > 0 {
@@ -133,37 +137,55 @@ where
         threads: opts.threads,
         message: e.to_string(),
     })?;
-    let mut sink = make();
+    let batch = |i: usize| -> &[Object] {
+        let start = if i == 0 { 0 } else { ends[i - 1] };
+        let end = ends[i];
+        &objects[start.min(objects.len())..end.clamp(start, objects.len())]
+    };
+    // Each worker folds a run of objects into one sink (so per-object state is not rebuilt and
+    // re-merged for every object); runs are merged in input order.
+    let read = |i: usize| -> (S, ScanSummary) {
+        let mk = || make(i);
+        batch(i)
+            .par_iter()
+            .fold(
+                || (mk(), ScanSummary::default()),
+                |(mut sink, mut summary), o| {
+                    process(o, opts, &mut sink, &mut summary, &mk, &merge);
+                    progress(o.size);
+                    (sink, summary)
+                },
+            )
+            .reduce(
+                || (mk(), ScanSummary::default()),
+                |(a, mut sa), (b, sb)| {
+                    sa.merge(sb);
+                    (merge(a, b), sa)
+                },
+            )
+    };
+    let mut sink = make(0);
     let mut summary = ScanSummary::default();
-    let mut start = 0;
-    for (i, &end) in ends.iter().enumerate() {
-        let batch = &objects[start.min(objects.len())..end.clamp(start, objects.len())];
-        start = end;
-        // Each worker folds a run of objects into one sink (so per-object state is not rebuilt
-        // and re-merged for every object); runs are merged in input order.
-        let (s, sm) = pool.install(|| {
-            batch
-                .par_iter()
-                .fold(
-                    || (make(), ScanSummary::default()),
-                    |(mut sink, mut summary), o| {
-                        process(o, opts, &mut sink, &mut summary, &make, &merge);
-                        progress(o.size);
-                        (sink, summary)
-                    },
-                )
-                .reduce(
-                    || (make(), ScanSummary::default()),
-                    |(a, mut sa), (b, sb)| {
-                        sa.merge(sb);
-                        (merge(a, b), sa)
-                    },
-                )
-        });
-        sink = merge(sink, s);
-        summary.merge(sm);
-        after(i, &mut sink);
+    if ends.is_empty() {
+        return Ok((sink, summary));
     }
+    pool.install(|| {
+        let mut done = Some(read(0));
+        for i in 0..ends.len() {
+            let Some((s, sm)) = done.take() else { break };
+            let fold_in = || {
+                sink = merge(std::mem::replace(&mut sink, make(i)), s);
+                summary.merge(sm);
+                after(i, &mut sink);
+            };
+            if i + 1 < ends.len() {
+                let (next, ()) = rayon::join(|| read(i + 1), fold_in);
+                done = Some(next);
+            } else {
+                fold_in();
+            }
+        }
+    });
     Ok((sink, summary))
 }
 

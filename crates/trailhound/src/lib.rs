@@ -148,29 +148,37 @@ pub fn detect_discovered(
     if ends.last() != Some(&objects.len()) {
         ends.push(objects.len());
     }
-    let closed = std::sync::atomic::AtomicI64::new(i64::MIN);
+    // After batch `i`, the windows before `horizons[i]` are closed: records of the objects still
+    // to read lie no earlier than the next object's key time less the lateness (objects are in
+    // key-time order). `closed[i]` is what the sinks of batch `i` know to be closed already
+    // (computed up front: batch `i` is read while batch `i - 1` is being closed).
+    let horizons: Vec<Option<i64>> = ends
+        .iter()
+        .map(|&e| {
+            let next = objects.get(e).and_then(|o| o.key_time());
+            opts.lateness_ms.zip(next).map(|(l, t)| t.saturating_sub(l))
+        })
+        .collect();
+    let closed: Vec<i64> = std::iter::once(i64::MIN)
+        .chain(horizons.iter().scan(i64::MIN, |c, h| {
+            *c = h.unwrap_or(*c);
+            Some(*c)
+        }))
+        .collect();
     let (mut peak_groups, mut peak_buckets) = (0, 0);
     let (det, scanned) = ingest::scan_batches(
         &objects,
         &ends,
         opts,
-        || {
-            Detector::new(plan.clone())
-                .closed_before(closed.load(std::sync::atomic::Ordering::Relaxed))
-        },
+        |i| Detector::new(plan.clone()).closed_before(closed.get(i).copied().unwrap_or(i64::MIN)),
         Detector::merge,
         progress,
         |i, det: &mut Detector| {
             let (g, b) = det.correlation_state();
             peak_groups = peak_groups.max(g);
             peak_buckets = peak_buckets.max(b);
-            // Records of the objects still to read lie no earlier than the next object's key
-            // time less the lateness (objects are in key-time order).
-            let next = ends.get(i).and_then(|&e| objects.get(e));
-            if let (Some(lateness), Some(t)) = (opts.lateness_ms, next.and_then(|o| o.key_time())) {
-                let horizon = t.saturating_sub(lateness);
-                det.close_windows(horizon);
-                closed.store(horizon, std::sync::atomic::Ordering::Relaxed);
+            if let Some(Some(horizon)) = horizons.get(i) {
+                det.close_windows(*horizon);
             }
         },
     )?;
