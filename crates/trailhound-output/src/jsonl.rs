@@ -11,17 +11,19 @@ use crate::OutputError;
 const CHUNK: usize = 1024;
 
 /// Chunk `i` of the findings as JSON lines.
-fn chunk(findings: &[Finding], i: usize) -> Result<Vec<u8>, OutputError> {
+fn chunk(findings: &[Finding], i: usize, out: &mut Vec<u8>) -> Result<(), OutputError> {
     let part = crate::stream::chunk(findings, i, CHUNK);
-    let mut out = Vec::with_capacity(part.len() * 1024);
+    out.reserve(part.len() * 1024);
     for f in part {
-        sonic_rs::to_writer(&mut out, f)?;
+        sonic_rs::to_writer(&mut *out, f)?;
         out.push(b'\n');
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Writes the findings as JSON lines to `w`.
 pub fn write<W: Write + Send + ?Sized>(w: &mut W, findings: &[Finding]) -> Result<(), OutputError> {
-    crate::stream::write_chunks(w, findings.len().div_ceil(CHUNK), |i| chunk(findings, i))
+    crate::stream::write_chunks(w, findings.len().div_ceil(CHUNK), |i, out| {
+        chunk(findings, i, out)
+    })
 }
