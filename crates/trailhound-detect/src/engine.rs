@@ -398,7 +398,13 @@ struct State {
     late: u64,
     suppressed: u64,
     hits: Vec<u64>,
+    /// Computed fields of the query names seen lately (at most [`NAME_CACHE`]; emptied when
+    /// full). Not state of the scan: merging detectors drops the other side's.
+    names: HashMap<Box<str>, Arc<crate::fields::DnsDerived>>,
 }
+
+/// Query names whose computed fields a detector keeps.
+const NAME_CACHE: usize = 1 << 16;
 
 /// Results of the detection items already evaluated for the current record (stamped with the
 /// record's number, so moving to the next record costs nothing).
@@ -609,6 +615,7 @@ impl Detector {
                 late: 0,
                 suppressed: 0,
                 hits: vec![0; n],
+                names: HashMap::new(),
             },
         }
     }
@@ -1267,7 +1274,18 @@ impl RecordSink for Detector {
         let plan = &*self.plan;
         self.st.memo.next();
         if !plan.dns.is_empty() {
-            let derived = crate::fields::DnsDerived::default();
+            let name = r.query_name.as_ref();
+            let derived = match self.st.names.get(name) {
+                Some(d) => Arc::clone(d),
+                None => {
+                    if self.st.names.len() >= NAME_CACHE {
+                        self.st.names.clear();
+                    }
+                    let d = Arc::new(crate::fields::DnsDerived::default());
+                    self.st.names.insert(name.into(), Arc::clone(&d));
+                    d
+                }
+            };
             self.st.run(plan, &Event::Dns(r, &derived), &plan.dns);
         }
     }

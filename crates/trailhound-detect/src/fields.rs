@@ -205,14 +205,16 @@ pub enum Event<'r, 'a> {
     Dns(&'r DnsRecord<'a>, &'r DnsDerived),
 }
 
-/// The computed fields of one resolver record (`registered_domain`, `dga_score`,
-/// `tunnel_score`), filled on first use: the pack reads them from several rules and correlation
-/// keys, and splitting a name at its public suffix and scoring it cost more than parsing the line.
+/// The computed fields of one query name (`registered_domain`, `dga_score`, `tunnel_score`),
+/// filled on first use: the pack reads them from several rules and correlation keys, and
+/// splitting a name at its public suffix and scoring it cost more than parsing the line. They
+/// depend on the name only, so the engine keeps them per name across records (resolver logs
+/// repeat a few thousand names).
 #[derive(Debug, Default)]
 pub struct DnsDerived {
-    parts: std::cell::OnceCell<crate::names::NameParts>,
-    dga: std::cell::OnceCell<String>,
-    tunnel: std::cell::OnceCell<String>,
+    parts: std::sync::OnceLock<crate::names::NameParts>,
+    dga: std::sync::OnceLock<String>,
+    tunnel: std::sync::OnceLock<String>,
 }
 
 impl DnsDerived {
