@@ -26,6 +26,10 @@ bench:
 bench-corpus *ARGS:
     benches/corpus.sh {{ARGS}}
 
+# Scaling curves: threads, corpus size, object size (after bench-corpus has made the corpora).
+bench-scaling *ARGS:
+    benches/scaling.sh {{ARGS}}
+
 # Rebuild the fixtures (needs pyarrow: python3 -m venv .venv && .venv/bin/pip install pyarrow).
 fixtures:
     .venv/bin/python fixtures/make_fixtures.py
