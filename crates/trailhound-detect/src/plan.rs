@@ -582,4 +582,45 @@ mod tests {
         );
         assert_eq!(distinct_cap(&corr(&[])), crate::engine::MAX_DISTINCT);
     }
+
+    #[test]
+    fn every_flow_rule_is_indexed_or_always_met() {
+        let (set, _) = trailhound_rules::load(&trailhound_rules::LoadOptions {
+            bundled: true,
+            ..Default::default()
+        });
+        let p = Plan::new(&set, &[]);
+        let mut seen: Vec<u32> = p.flow_always.clone();
+        for (_, m) in &p.flow_index {
+            for rules in m.values() {
+                seen.extend(rules);
+            }
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(
+            seen, p.flow,
+            "each flow rule is reachable through the index or always"
+        );
+        // The SSH base rule pins port 22 (its protocol too, but the port is asked first).
+        let ssh = p
+            .rules
+            .iter()
+            .position(|r| r.rule.id == "th-flow-ssh-connection")
+            .map(|i| i as u32);
+        let by_port = &p.flow_index[0];
+        assert_eq!(
+            by_port.0,
+            FieldRef::resolve(LogKind::VpcFlow, Some("dstport"))
+        );
+        assert!(ssh.is_some_and(|i| by_port.1.get("22").is_some_and(|v| v.contains(&i))));
+        assert!(ssh.is_some_and(|i| !p.flow_always.contains(&i)));
+        // A threat-list rule pins neither.
+        let tor = p
+            .rules
+            .iter()
+            .position(|r| r.rule.id == "th-flow-0003")
+            .map(|i| i as u32);
+        assert!(tor.is_some_and(|i| p.flow_always.contains(&i)));
+    }
 }
