@@ -12,7 +12,7 @@ use std::sync::Arc;
 use trailhound_model::{CloudTrailRecord, DnsRecord, FlowField, FlowRecord, LogKind, RecordSink};
 use trailhound_rules::condition::Cond;
 use trailhound_rules::matcher::{Val, with_lowercase};
-use trailhound_rules::rule::{CorrelationKind, ResourceSpec};
+use trailhound_rules::rule::CorrelationKind;
 use trailhound_rules::severity_label;
 
 use crate::fields::{Event, Vals};
@@ -162,7 +162,7 @@ impl Interner {
     /// The head of an event at time `t`.
     fn head(
         &mut self,
-        specs: &[ResourceSpec],
+        specs: &[crate::plan::ResourceRef],
         ev: &Event<'_, '_>,
         t: i64,
         account: &str,
@@ -572,13 +572,13 @@ fn sample(ev: &Event<'_, '_>) -> Sample {
 
 /// The resource a finding is about: (type, id), borrowed where the record allows.
 fn resource_ref<'s, 'a: 's>(
-    specs: &'s [ResourceSpec],
+    specs: &'s [crate::plan::ResourceRef],
     ev: &Event<'_, 'a>,
     account: &'s str,
 ) -> (&'s str, Cow<'a, str>) {
     for s in specs {
         let mut vals = Vals::new();
-        ev.values(&s.field, &mut vals);
+        ev.values_ref(&s.field, &mut vals);
         for v in vals {
             let text = match v {
                 Val::Str(c) | Val::Num(c) => c,
@@ -896,7 +896,7 @@ impl State {
             self.hits[ri as usize] += 1;
             let (t, account, region) = meta(ev);
             if r.rule.generate {
-                let (kind, id) = resource_ref(&r.rule.finding.resources, ev, account);
+                let (kind, id) = resource_ref(&r.resources, ev, account);
                 let key = KeyRef {
                     finding_type: &r.rule.finding.finding_type,
                     account,
@@ -994,7 +994,7 @@ impl State {
                 }
             }
             if pos > 0 {
-                let specs = &c.rule.finding.resources;
+                let specs = &c.resources;
                 let strings = &mut self.strings;
                 let mut head = || strings.head(specs, ev, t, account, region);
                 let tuples = self.novel[ci as usize].entry_ref(group).or_default();
@@ -1062,9 +1062,7 @@ impl State {
         }
         // The head is the earliest event; build it only when this event can be it.
         if bucket.head.as_ref().is_none_or(|h| t <= h.t) {
-            let head = self
-                .strings
-                .head(&c.rule.finding.resources, ev, t, account, region);
+            let head = self.strings.head(&c.resources, ev, t, account, region);
             if bucket.head.as_deref().is_none_or(|h| head < *h) {
                 bucket.head = Some(Box::new(head));
             }

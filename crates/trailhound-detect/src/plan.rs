@@ -127,6 +127,8 @@ pub struct DetectionRule {
     /// Correlations fed by it (indices into [`Plan::correlations`]), with this rule's position in
     /// each correlation's rule list.
     pub feeds: Vec<(u32, u32)>,
+    /// Its finding's resource fields, resolved (see [`ResourceRef`]).
+    pub resources: Vec<ResourceRef>,
 }
 
 /// A correlation ready to run.
@@ -147,6 +149,29 @@ pub struct CorrelationRule {
     pub field_refs: Vec<FieldRef>,
     /// How many distinct values a value_count bucket keeps (see [`distinct_cap`]).
     pub distinct_cap: usize,
+    /// Its finding's resource fields, resolved (see [`ResourceRef`]).
+    pub resources: Vec<ResourceRef>,
+}
+
+/// A finding's resource field (`finding.resource` of a rule), resolved once: every finding hit
+/// and every correlation bucket's first event reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRef {
+    /// The resource type (`Instance`, `AccessKey`, …).
+    pub kind: String,
+    /// The field holding its id.
+    pub field: FieldRef,
+}
+
+fn resource_refs(r: &Rule, kind: LogKind) -> Vec<ResourceRef> {
+    r.finding
+        .resources
+        .iter()
+        .map(|s| ResourceRef {
+            kind: s.kind.clone(),
+            field: FieldRef::resolve(kind, Some(&s.field)),
+        })
+        .collect()
 }
 
 /// How many distinct values a `value_count` correlation needs to keep per bucket: when its
@@ -293,6 +318,7 @@ impl Plan {
                     refs,
                     item_ids,
                     feeds: Vec::new(),
+                    resources: resource_refs(r, r.kind),
                 });
             }
         }
@@ -335,6 +361,7 @@ impl Plan {
                     field_ref: c.field.as_ref().map(resolve),
                     field_refs: c.fields.iter().map(resolve).collect(),
                     distinct_cap: distinct_cap(c),
+                    resources: resource_refs(r, kind),
                 });
             }
         }
