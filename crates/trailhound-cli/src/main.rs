@@ -42,12 +42,13 @@ enum Command {
     },
 }
 
-/// mimalloc's `purge_delay` (`mi_option_e` number 15 in its v3 header; the Rust bindings name no
-/// constant for it).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+/// mimalloc's `purge_delay`: the Rust bindings name no constant for it; in the v3 header's
+/// `mi_option_e` it comes right before `use_numa_nodes` (15 and 16).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t =
+    libmimalloc_sys::mi_option_use_numa_nodes - 1;
 
 fn main() -> ExitCode {
-    // Give freed memory back to the OS at once instead of 10 ms later: windows closed between
+    // Give freed memory back to the OS at once instead of a second later: windows closed between
     // batches free their buckets in bulk, and the next batch's state would otherwise be placed in
     // fresh pages while the freed ones wait. `MIMALLOC_PURGE_DELAY` still overrides it.
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
@@ -66,6 +67,20 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("trailhound: error: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn purge_delay_option_is_the_one_we_set() {
+        // the default purge delay of the mimalloc this build links is 1000 ms (its `options.c`); a wrong option number would read
+        // another option's default (use_numa_nodes 0, disallow_os_alloc 0, …).
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            // SAFETY: reads an option.
+            let v = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
+            assert_eq!(v, 1000);
         }
     }
 }
