@@ -1284,7 +1284,39 @@ impl RecordSink for Detector {
                     d
                 }
             };
-            self.st.run(plan, &Event::Dns(r, &derived), &plan.dns);
+            let ev = Event::Dns(r, &derived);
+            if plan.dns_by_domain.is_empty() {
+                self.st.run(plan, &ev, &plan.dns_always);
+                return;
+            }
+            // The rules of the name's domains (as `DomainSet::matches` reads the name the
+            // `query_name` field gives), then those no domain pins, in rule order.
+            let field = name.strip_suffix('.').unwrap_or(name);
+            let t = field.trim().trim_end_matches('.');
+            let lower: Cow<'_, str> = if t.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(t.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(t)
+            };
+            let mut cands: SmallVec<[u32; 16]> = SmallVec::new();
+            let mut rest = lower.as_ref();
+            loop {
+                if let Some(rs) = plan.dns_by_domain.get(rest) {
+                    cands.extend(rs.iter().copied());
+                }
+                match rest.find('.') {
+                    Some(i) => rest = &rest[i + 1..],
+                    None => break,
+                }
+            }
+            if cands.is_empty() {
+                self.st.run(plan, &ev, &plan.dns_always);
+                return;
+            }
+            cands.extend(plan.dns_always.iter().copied());
+            cands.sort_unstable();
+            cands.dedup();
+            self.st.run(plan, &ev, &cands);
         }
     }
 }

@@ -224,8 +224,38 @@ pub struct Plan {
     pub flow_always: Vec<u32>,
     /// Resolver rules.
     pub dns: Vec<u32>,
+    /// Resolver rules that require `query_name` to be in (or under) a domain list, by domain: a
+    /// record meets only the rules of its name's domains (walked suffix by suffix) and
+    /// [`Plan::dns_always`].
+    pub dns_by_domain: HashMap<String, Vec<u32>>,
+    /// Resolver rules no domain list pins down.
+    pub dns_always: Vec<u32>,
     /// Trusted addresses: records from them raise no findings.
     pub trusted: NetSet,
+}
+
+/// A `query_name|domain` set that the condition requires to match (an item of a one-group
+/// selection that the condition needs), if any.
+fn required_domains<'d>(
+    det: &'d Detection,
+    c: &trailhound_rules::condition::Cond,
+) -> Option<&'d trailhound_rules::matcher::DomainSet> {
+    use trailhound_rules::condition::Cond;
+    use trailhound_rules::matcher::Test;
+    match c {
+        Cond::Sel(i) => {
+            let s = det.selections.get(*i)?;
+            let [g] = s.groups.as_slice() else {
+                return None;
+            };
+            g.iter().find_map(|it| match &it.test {
+                Test::Domain(set) if it.field.as_deref() == Some("query_name") => Some(set),
+                _ => None,
+            })
+        }
+        Cond::And(parts) => parts.iter().find_map(|p| required_domains(det, p)),
+        Cond::Or(_) | Cond::Not(_) => None,
+    }
 }
 
 /// Flow fields whose required values index the flow rules, most selective first: nearly every
@@ -234,6 +264,26 @@ pub struct Plan {
 pub const FLOW_INDEX_FIELDS: [&str; 2] = ["dstport", "protocol"];
 
 impl Plan {
+    /// Puts each resolver rule whose condition requires a `query_name|domain` item under that
+    /// item's domains, else in `dns_always`.
+    fn index_dns_rules(&mut self) {
+        for &i in &self.dns {
+            let det = &self.rules[i as usize].det;
+            match required_domains(det, &det.condition) {
+                Some(set) => {
+                    for d in set.names() {
+                        self.dns_by_domain.entry(d.to_owned()).or_default().push(i);
+                    }
+                }
+                None => self.dns_always.push(i),
+            }
+        }
+        for v in self.dns_by_domain.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+    }
+
     /// Puts each flow rule in the index of the first [`FLOW_INDEX_FIELDS`] field whose values
     /// its condition requires, else in `flow_always`.
     fn index_flow_rules(&mut self) {
@@ -370,6 +420,7 @@ impl Plan {
             v.dedup();
         }
         p.index_flow_rules();
+        p.index_dns_rules();
         let nets: Vec<Net> = trusted.iter().filter_map(|t| Net::parse(t)).collect();
         p.trusted = NetSet::new(&nets);
         p
@@ -495,7 +546,13 @@ impl Plan {
             FLOW_INDEX_FIELDS.join("/"),
             self.flow_always.len()
         );
-        let _ = writeln!(o, "dns: {} rules", self.dns.len());
+        let _ = writeln!(
+            o,
+            "dns: {} rules ({} indexed by query_name domain, {} for every record)",
+            self.dns.len(),
+            self.dns.len() - self.dns_always.len(),
+            self.dns_always.len()
+        );
         for (i, r) in self.rules.iter().enumerate() {
             let kind = r.rule.kind;
             let index = if kind == LogKind::CloudTrail {
@@ -649,5 +706,47 @@ mod tests {
             .position(|r| r.rule.id == "th-flow-0003")
             .map(|i| i as u32);
         assert!(tor.is_some_and(|i| p.flow_always.contains(&i)));
+    }
+
+    #[test]
+    fn resolver_rules_indexed_by_their_domain_lists() {
+        let (set, _) = trailhound_rules::load(&trailhound_rules::LoadOptions {
+            bundled: true,
+            ..Default::default()
+        });
+        let p = Plan::new(&set, &[]);
+        let mut seen: Vec<u32> = p.dns_always.clone();
+        seen.extend(p.dns_by_domain.values().flatten());
+        seen.sort_unstable();
+        seen.dedup();
+        // A rule on an empty list (a feed the user fills) is under no domain: it can never
+        // match, so it is met by no record.
+        let unreachable: Vec<u32> = p
+            .dns
+            .iter()
+            .copied()
+            .filter(|i| !seen.contains(i))
+            .collect();
+        for i in &unreachable {
+            let det = &p.rules[*i as usize].det;
+            assert!(
+                required_domains(det, &det.condition).is_some_and(|d| d.names().next().is_none())
+            );
+        }
+        let id = |s: &str| {
+            p.rules
+                .iter()
+                .position(|r| r.rule.id == s)
+                .map(|i| i as u32)
+        };
+        // The mining-pool rule is found through its pools' domains, the DGA base through none.
+        let pools = id("th-dns-0003");
+        assert!(pools.is_some_and(|i| !p.dns_always.contains(&i)));
+        assert!(
+            p.dns_by_domain
+                .iter()
+                .any(|(d, v)| d.contains('.') && pools.is_some_and(|i| v.contains(&i)))
+        );
+        assert!(id("th-dns-dga-candidate").is_some_and(|i| p.dns_always.contains(&i)));
     }
 }

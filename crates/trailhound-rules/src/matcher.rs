@@ -258,6 +258,11 @@ impl DomainSet {
         }
     }
 
+    /// The domains, normalised (lower case, no trailing dot).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(String::as_str)
+    }
+
     /// True when `name` or one of its parent domains is in the set.
     pub fn matches(&self, name: &str) -> bool {
         // As `normalise_domain`, without a copy for a name already in lower case (nearly all:
