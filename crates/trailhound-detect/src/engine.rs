@@ -887,6 +887,25 @@ impl State {
         self.closed = self.closed.max(horizon);
     }
 
+    /// Runs the rules an index found for a record (`found`) and those no index pins
+    /// (`always`), each once, in rule order.
+    fn run_indexed(
+        &mut self,
+        plan: &Plan,
+        ev: &Event<'_, '_>,
+        mut found: SmallVec<[u32; 16]>,
+        always: &[u32],
+    ) {
+        if found.is_empty() {
+            self.run(plan, ev, always);
+            return;
+        }
+        found.extend(always.iter().copied());
+        found.sort_unstable();
+        found.dedup();
+        self.run(plan, ev, &found);
+    }
+
     fn run(&mut self, plan: &Plan, ev: &Event<'_, '_>, candidates: &[u32]) {
         for &ri in candidates {
             let r = &plan.rules[ri as usize];
@@ -1258,14 +1277,7 @@ impl RecordSink for Detector {
                 }
             }
         }
-        if cands.is_empty() {
-            self.st.run(plan, &ev, &plan.flow_always);
-            return;
-        }
-        cands.extend(plan.flow_always.iter().copied());
-        cands.sort_unstable();
-        cands.dedup();
-        self.st.run(plan, &ev, &cands);
+        self.st.run_indexed(plan, &ev, cands, &plan.flow_always);
     }
 
     fn dns(&mut self, r: &DnsRecord<'_>) {
@@ -1285,38 +1297,17 @@ impl RecordSink for Detector {
                 }
             };
             let ev = Event::Dns(r, &derived);
-            if plan.dns_by_domain.is_empty() {
-                self.st.run(plan, &ev, &plan.dns_always);
-                return;
-            }
-            // The rules of the name's domains (as `DomainSet::matches` reads the name the
-            // `query_name` field gives), then those no domain pins, in rule order.
-            let field = name.strip_suffix('.').unwrap_or(name);
-            let t = field.trim().trim_end_matches('.');
-            let lower: Cow<'_, str> = if t.bytes().any(|b| b.is_ascii_uppercase()) {
-                Cow::Owned(t.to_ascii_lowercase())
-            } else {
-                Cow::Borrowed(t)
-            };
+            // The rules of the domains the name is under, read as the `query_name` field gives
+            // it to `DomainSet::matches`.
             let mut cands: SmallVec<[u32; 16]> = SmallVec::new();
-            let mut rest = lower.as_ref();
-            loop {
-                if let Some(rs) = plan.dns_by_domain.get(rest) {
+            let field = name.strip_suffix('.').unwrap_or(name);
+            trailhound_rules::matcher::any_domain_suffix(field, |d| {
+                if let Some(rs) = plan.dns_by_domain.get(d) {
                     cands.extend(rs.iter().copied());
                 }
-                match rest.find('.') {
-                    Some(i) => rest = &rest[i + 1..],
-                    None => break,
-                }
-            }
-            if cands.is_empty() {
-                self.st.run(plan, &ev, &plan.dns_always);
-                return;
-            }
-            cands.extend(plan.dns_always.iter().copied());
-            cands.sort_unstable();
-            cands.dedup();
-            self.st.run(plan, &ev, &cands);
+                false
+            });
+            self.st.run_indexed(plan, &ev, cands, &plan.dns_always);
         }
     }
 }

@@ -200,8 +200,8 @@ pub enum Event<'r, 'a> {
     CloudTrail(&'r CloudTrailRecord<'a>),
     /// VPC flow.
     Flow(&'r FlowRecord<'a>),
-    /// Route 53 Resolver, with the values computed from its query name (each at most once per
-    /// record, however many rules and correlations read them).
+    /// Route 53 Resolver, with the values computed from its query name (each at most once,
+    /// however many rules and correlations read them; see [`DnsDerived`]).
     Dns(&'r DnsRecord<'a>, &'r DnsDerived),
 }
 

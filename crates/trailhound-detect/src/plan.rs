@@ -42,55 +42,69 @@ pub enum Prefilter {
     },
 }
 
-/// A positive item every match of the detection must satisfy, usable as a prefilter.
-fn required_item(det: &Detection) -> Option<&trailhound_rules::detection::Item> {
+/// The item groups every match of the detection must satisfy, in condition order: the one group
+/// of each single-group selection the condition reaches through `and` alone (an `or` or `not`
+/// below that makes nothing required). The indexes and prefilters pick their item from these.
+fn required_groups(det: &Detection) -> Vec<&[trailhound_rules::detection::Item]> {
     use trailhound_rules::condition::Cond;
-    use trailhound_rules::matcher::Test;
-    fn walk<'d>(det: &'d Detection, c: &Cond) -> Option<&'d trailhound_rules::detection::Item> {
+    fn walk<'d>(
+        det: &'d Detection,
+        c: &Cond,
+        out: &mut Vec<&'d [trailhound_rules::detection::Item]>,
+    ) {
         match c {
             Cond::Sel(i) => {
-                let s = det.selections.get(*i)?;
-                if s.groups.len() != 1 {
-                    return None;
+                if let Some([g]) = det.selections.get(*i).map(|s| s.groups.as_slice()) {
+                    out.push(g);
                 }
-                let usable = |it: &&trailhound_rules::detection::Item| match &it.test {
-                    Test::Cidr(_) => it.field.is_some(),
-                    Test::Str(set) => {
-                        it.field.is_some()
-                            && !set.all
-                            && !set.null_ok
-                            && !set.cased
-                            && set.others.iter().all(|p| {
-                                matches!(p, trailhound_rules::matcher::StrPat::Contains(_))
-                            })
-                            && set.regex_set.is_none()
-                            && (set.eq.is_empty() != set.substrings.is_empty())
-                    }
-                    _ => false,
-                };
-                let g = &s.groups[0];
-                // Prefer fields the model has already parsed (no JSON walk per record), then
-                // address lists, then anything usable.
-                let typed = |it: &&trailhound_rules::detection::Item| {
-                    matches!(
-                        FieldRef::resolve(LogKind::CloudTrail, it.field.as_deref()),
-                        FieldRef::Typed(_)
-                    )
-                };
-                g.iter()
-                    .find(|it| matches!(it.test, Test::Cidr(_)) && typed(it) && usable(it))
-                    .or_else(|| g.iter().find(|it| typed(it) && usable(it)))
-                    .or_else(|| {
-                        g.iter()
-                            .find(|it| matches!(it.test, Test::Cidr(_)) && usable(it))
-                    })
-                    .or_else(|| g.iter().find(usable))
             }
-            Cond::And(parts) => parts.iter().find_map(|p| walk(det, p)),
-            _ => None,
+            Cond::And(parts) => parts.iter().for_each(|p| walk(det, p, out)),
+            Cond::Or(_) | Cond::Not(_) => {}
         }
     }
-    walk(det, &det.condition)
+    let mut out = Vec::new();
+    walk(det, &det.condition, &mut out);
+    out
+}
+
+/// A positive item every match of the detection must satisfy, usable as a prefilter.
+fn required_item(det: &Detection) -> Option<&trailhound_rules::detection::Item> {
+    use trailhound_rules::detection::Item;
+    use trailhound_rules::matcher::Test;
+    let usable = |it: &&Item| match &it.test {
+        Test::Cidr(_) => it.field.is_some(),
+        Test::Str(set) => {
+            it.field.is_some()
+                && !set.all
+                && !set.null_ok
+                && !set.cased
+                && set
+                    .others
+                    .iter()
+                    .all(|p| matches!(p, trailhound_rules::matcher::StrPat::Contains(_)))
+                && set.regex_set.is_none()
+                && (set.eq.is_empty() != set.substrings.is_empty())
+        }
+        _ => false,
+    };
+    // Prefer fields the model has already parsed (no JSON walk per record), then address lists,
+    // then anything usable.
+    let typed = |it: &&Item| {
+        matches!(
+            FieldRef::resolve(LogKind::CloudTrail, it.field.as_deref()),
+            FieldRef::Typed(_)
+        )
+    };
+    required_groups(det).into_iter().find_map(|g| {
+        g.iter()
+            .find(|it| matches!(it.test, Test::Cidr(_)) && typed(it) && usable(it))
+            .or_else(|| g.iter().find(|it| typed(it) && usable(it)))
+            .or_else(|| {
+                g.iter()
+                    .find(|it| matches!(it.test, Test::Cidr(_)) && usable(it))
+            })
+            .or_else(|| g.iter().find(usable))
+    })
 }
 
 /// Resolved fields, parallel to a detection's selections → groups → items.
@@ -234,28 +248,15 @@ pub struct Plan {
     pub trusted: NetSet,
 }
 
-/// A `query_name|domain` set that the condition requires to match (an item of a one-group
-/// selection that the condition needs), if any.
-fn required_domains<'d>(
-    det: &'d Detection,
-    c: &trailhound_rules::condition::Cond,
-) -> Option<&'d trailhound_rules::matcher::DomainSet> {
-    use trailhound_rules::condition::Cond;
+/// A `query_name|domain` set that every match of the detection needs to match, if any.
+fn required_domains(det: &Detection) -> Option<&trailhound_rules::matcher::DomainSet> {
     use trailhound_rules::matcher::Test;
-    match c {
-        Cond::Sel(i) => {
-            let s = det.selections.get(*i)?;
-            let [g] = s.groups.as_slice() else {
-                return None;
-            };
-            g.iter().find_map(|it| match &it.test {
-                Test::Domain(set) if it.field.as_deref() == Some("query_name") => Some(set),
-                _ => None,
-            })
-        }
-        Cond::And(parts) => parts.iter().find_map(|p| required_domains(det, p)),
-        Cond::Or(_) | Cond::Not(_) => None,
-    }
+    required_groups(det).into_iter().find_map(|g| {
+        g.iter().find_map(|it| match &it.test {
+            Test::Domain(set) if it.field.as_deref() == Some("query_name") => Some(set),
+            _ => None,
+        })
+    })
 }
 
 /// Flow fields whose required values index the flow rules, most selective first: nearly every
@@ -269,7 +270,7 @@ impl Plan {
     fn index_dns_rules(&mut self) {
         for &i in &self.dns {
             let det = &self.rules[i as usize].det;
-            match required_domains(det, &det.condition) {
+            match required_domains(det) {
                 Some(set) => {
                     for d in set.names() {
                         self.dns_by_domain.entry(d.to_owned()).or_default().push(i);
@@ -667,13 +668,17 @@ mod tests {
         assert_eq!(distinct_cap(&corr(&[])), crate::engine::MAX_DISTINCT);
     }
 
-    #[test]
-    fn every_flow_rule_is_indexed_or_always_met() {
+    fn bundled_plan() -> Plan {
         let (set, _) = trailhound_rules::load(&trailhound_rules::LoadOptions {
             bundled: true,
             ..Default::default()
         });
-        let p = Plan::new(&set, &[]);
+        Plan::new(&set, &[])
+    }
+
+    #[test]
+    fn every_flow_rule_is_indexed_or_always_met() {
+        let p = bundled_plan();
         let mut seen: Vec<u32> = p.flow_always.clone();
         for (_, m) in &p.flow_index {
             for rules in m.values() {
@@ -710,11 +715,7 @@ mod tests {
 
     #[test]
     fn resolver_rules_indexed_by_their_domain_lists() {
-        let (set, _) = trailhound_rules::load(&trailhound_rules::LoadOptions {
-            bundled: true,
-            ..Default::default()
-        });
-        let p = Plan::new(&set, &[]);
+        let p = bundled_plan();
         let mut seen: Vec<u32> = p.dns_always.clone();
         seen.extend(p.dns_by_domain.values().flatten());
         seen.sort_unstable();
@@ -729,9 +730,7 @@ mod tests {
             .collect();
         for i in &unreachable {
             let det = &p.rules[*i as usize].det;
-            assert!(
-                required_domains(det, &det.condition).is_some_and(|d| d.names().next().is_none())
-            );
+            assert!(required_domains(det).is_some_and(|d| d.names().next().is_none()));
         }
         let id = |s: &str| {
             p.rules

@@ -164,27 +164,25 @@ where
                 },
             )
     };
-    let mut sink = make(0);
     let mut summary = ScanSummary::default();
     if ends.is_empty() {
-        return Ok((sink, summary));
+        return Ok((make(0), summary));
     }
-    pool.install(|| {
-        let mut done = Some(read(0));
-        for i in 0..ends.len() {
-            let Some((s, sm)) = done.take() else { break };
-            let fold_in = || {
-                sink = merge(std::mem::replace(&mut sink, make(i)), s);
-                summary.merge(sm);
-                after(i, &mut sink);
-            };
-            if i + 1 < ends.len() {
-                let (next, ()) = rayon::join(|| read(i + 1), fold_in);
-                done = Some(next);
-            } else {
-                fold_in();
-            }
+    // Batch `i`'s sinks folded into the sink of the batches before it, then `after(i)`.
+    let mut fold_in = |sink: S, (s, sm): (S, ScanSummary), i: usize| {
+        let mut sink = merge(sink, s);
+        summary.merge(sm);
+        after(i, &mut sink);
+        sink
+    };
+    let sink = pool.install(|| {
+        let mut sink = make(0);
+        let mut pending = read(0);
+        for i in 1..ends.len() {
+            let (next, merged) = rayon::join(|| read(i), || fold_in(sink, pending, i - 1));
+            (sink, pending) = (merged, next);
         }
+        fold_in(sink, pending, ends.len() - 1)
     });
     Ok((sink, summary))
 }

@@ -265,24 +265,7 @@ impl DomainSet {
 
     /// True when `name` or one of its parent domains is in the set.
     pub fn matches(&self, name: &str) -> bool {
-        // As `normalise_domain`, without a copy for a name already in lower case (nearly all:
-        // a resolver record meets a dozen of these sets).
-        let t = name.trim().trim_end_matches('.');
-        let n: Cow<'_, str> = if t.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(t.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(t)
-        };
-        let mut rest = n.as_ref();
-        loop {
-            if self.names.contains(rest) {
-                return true;
-            }
-            match rest.find('.') {
-                Some(i) => rest = &rest[i + 1..],
-                None => return false,
-            }
-        }
+        any_domain_suffix(name, |d| self.names.contains(d))
     }
 
     /// Number of names.
@@ -293,6 +276,37 @@ impl DomainSet {
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
+    }
+}
+
+/// Calls `f` with `name` as a [`DomainSet`] reads it (trimmed, trailing dots dropped, ASCII
+/// lower case) and then with each of its parent domains, longest first, until `f` returns true;
+/// returns whether it did. Copies the name only when it has upper-case letters (nearly none do,
+/// and a resolver record meets a dozen domain lists).
+///
+/// ```
+/// use trailhound_rules::matcher::any_domain_suffix;
+/// let mut seen = Vec::new();
+/// assert!(!any_domain_suffix(" Mail.Example.com. ", |d| { seen.push(d.to_owned()); false }));
+/// assert_eq!(seen, ["mail.example.com", "example.com", "com"]);
+/// assert!(any_domain_suffix("a.b.c", |d| d == "b.c"));
+/// ```
+pub fn any_domain_suffix(name: &str, mut f: impl FnMut(&str) -> bool) -> bool {
+    let t = name.trim().trim_end_matches('.');
+    let n: Cow<'_, str> = if t.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(t.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(t)
+    };
+    let mut rest = n.as_ref();
+    loop {
+        if f(rest) {
+            return true;
+        }
+        match rest.find('.') {
+            Some(i) => rest = &rest[i + 1..],
+            None => return false,
+        }
     }
 }
 
