@@ -798,7 +798,30 @@ impl Detector {
                 merge_into(&mut all, key, a);
             }
         }
-        let mut out: Vec<Finding> = all
+        // Sorted before the findings are built: their strings are then allocated in output order,
+        // so the writers walk memory front to back instead of jumping between 100,000 findings
+        // allocated in hash order (a cache miss per string; half the JSON writers' time).
+        let severity = |a: &Agg| match plan.rules.get(a.rule as usize) {
+            Some(r) => r.rule.finding.severity,
+            None => {
+                plan.correlations[a.rule as usize - plan.rules.len()]
+                    .rule
+                    .finding
+                    .severity
+            }
+        };
+        let mut sorted: Vec<(Key, Agg)> = all.into_iter().collect();
+        // Keys are distinct, so (type, account, region, resource) orders them completely; an
+        // empty account or region is the findings' `None`, which sorts first as "" does.
+        sorted.sort_unstable_by(|(ka, a), (kb, b)| {
+            severity(b)
+                .total_cmp(&severity(a))
+                .then_with(|| ka.finding_type.cmp(&kb.finding_type))
+                .then_with(|| ka.account.cmp(&kb.account))
+                .then_with(|| ka.region.cmp(&kb.region))
+                .then_with(|| ka.resource.cmp(&kb.resource))
+        });
+        let out: Vec<Finding> = sorted
             .into_iter()
             .map(|(k, a)| {
                 let i = a.rule as usize;
@@ -823,19 +846,10 @@ impl Detector {
                     rule_path: rule.path.clone(),
                     attack: rule.finding.attack.clone(),
                     evidence: a.samples.iter().map(|(_, s)| s.evidence.clone()).collect(),
-                    samples: a.samples.into_iter().map(|(_, s)| s.text).collect(),
+                    samples: a.samples.iter().map(|(_, s)| s.text.clone()).collect(),
                 }
             })
             .collect();
-        out.sort_by(|a, b| {
-            b.severity
-                .total_cmp(&a.severity)
-                .then_with(|| a.finding_type.cmp(&b.finding_type))
-                .then_with(|| a.account.cmp(&b.account))
-                .then_with(|| a.region.cmp(&b.region))
-                .then_with(|| a.resource.cmp(&b.resource))
-                .then_with(|| a.id.cmp(&b.id))
-        });
         out
     }
 }

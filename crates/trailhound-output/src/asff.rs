@@ -117,21 +117,22 @@ fn partition(region: &str) -> &'static str {
 
 /// `IpAddressV4`/`IpAddressV6` detail of an address (absent when it is not an address).
 #[derive(Clone, Copy)]
-enum IpDetails {
-    V4(std::net::Ipv4Addr),
+enum IpDetails<'a> {
+    /// The address and the text it was parsed from.
+    V4(std::net::Ipv4Addr, &'a str),
     V6(std::net::Ipv6Addr),
 }
 
-fn ip_details(ip: &str) -> Option<IpDetails> {
+fn ip_details(ip: &str) -> Option<IpDetails<'_>> {
     match ip.parse::<std::net::IpAddr>().ok()? {
-        std::net::IpAddr::V4(a) => Some(IpDetails::V4(a)),
+        std::net::IpAddr::V4(a) => Some(IpDetails::V4(a, ip)),
         std::net::IpAddr::V6(a) => Some(IpDetails::V6(a)),
     }
 }
 
-fn is_private(ip: Option<IpDetails>) -> bool {
+fn is_private(ip: Option<IpDetails<'_>>) -> bool {
     match ip {
-        Some(IpDetails::V4(a)) => {
+        Some(IpDetails::V4(a, _)) => {
             a.is_private()
                 || a.is_loopback()
                 || a.is_link_local()
@@ -213,6 +214,29 @@ fn needs_escape(b: &[u8]) -> bool {
     blocks.remainder().iter().any(|&x| bad(x))
 }
 
+/// Appends an unsigned number, quoted or not (itoa: `Display` goes through the formatting
+/// machinery, a tenth of writing ASFF).
+fn json_uint(out: &mut Vec<u8>, n: u64, quoted: bool) {
+    let mut b = itoa::Buffer::new();
+    if quoted {
+        out.push(b'"');
+    }
+    out.extend_from_slice(b.format(n).as_bytes());
+    if quoted {
+        out.push(b'"');
+    }
+}
+
+/// Appends an address as a JSON string: an IPv4 address's source text is already its canonical
+/// form (the parser takes dotted decimal without leading zeros only), an IPv6 one is
+/// re-rendered (compressed, lower case).
+fn json_ip(out: &mut Vec<u8>, ip: IpDetails) {
+    match ip {
+        IpDetails::V4(_, text) => json_str(out, text),
+        IpDetails::V6(a) => json_display(out, a, true),
+    }
+}
+
 /// Appends `v` with `Display`, quoted (addresses and numbers written as JSON strings).
 fn json_display(out: &mut Vec<u8>, v: impl std::fmt::Display, quoted: bool) {
     use std::io::Write as _;
@@ -258,7 +282,7 @@ impl<'o> Obj<'o> {
     }
     fn port(&mut self, k: &str, p: Option<u16>) {
         if let Some(p) = p {
-            json_display(self.key(k), p, false);
+            json_uint(self.key(k), u64::from(p), false);
         }
     }
     fn port_details(&mut self, k: &str, p: Option<u16>) {
@@ -268,20 +292,17 @@ impl<'o> Obj<'o> {
             o.close();
         }
     }
-    fn ip_details(&mut self, k: &str, ip: Option<IpDetails>) {
+    fn ip_details(&mut self, k: &str, ip: Option<IpDetails<'_>>) {
         let Some(ip) = ip else { return };
         let mut o = Obj::open(self.key(k));
-        match ip {
-            IpDetails::V4(a) => json_display(o.key("IpAddressV4"), a, true),
-            IpDetails::V6(a) => json_display(o.key("IpAddressV6"), a, true),
-        }
+        o.v4_v6("IpAddressV4", "IpAddressV6", Some(ip));
         o.close();
     }
     /// `Network`'s separate v4 and v6 members of one address.
-    fn v4_v6(&mut self, v4: &str, v6: &str, ip: Option<IpDetails>) {
+    fn v4_v6(&mut self, v4: &str, v6: &str, ip: Option<IpDetails<'_>>) {
         match ip {
-            Some(IpDetails::V4(a)) => json_display(self.key(v4), a, true),
-            Some(IpDetails::V6(a)) => json_display(self.key(v6), a, true),
+            Some(ip @ IpDetails::V4(..)) => json_ip(self.key(v4), ip),
+            Some(ip @ IpDetails::V6(_)) => json_ip(self.key(v6), ip),
             None => {}
         }
     }
@@ -314,7 +335,7 @@ fn product_fields(out: &mut Vec<u8>, f: &Finding, rule: &RuleText) {
     if let Some(attack) = &rule.attack {
         m.raw("trailhound/attack", attack);
     }
-    json_display(m.key("trailhound/count"), f.count, true);
+    json_uint(m.key("trailhound/count"), f.count, true);
     m.str("trailhound/finding_id", &f.id);
     m.raw("trailhound/rule_id", &rule.rule_id);
     m.raw("trailhound/rule_path", &rule.rule_path);
@@ -457,7 +478,7 @@ fn action_and_network(o: &mut Obj<'_>, net: &mut Vec<u8>, f: &Finding, e: &Evide
         let mut d = Obj::open(out);
         d.ip_details(
             "LocalIpDetails",
-            local.filter(|d| matches!(d, IpDetails::V4(_))),
+            local.filter(|d| matches!(d, IpDetails::V4(..))),
         );
         d.port_details("LocalPortDetails", lport);
         d.ip_details("RemoteIpDetails", remote);
@@ -568,15 +589,68 @@ fn write_part(part: &[Finding], o: &AsffOptions, out: &mut Vec<u8>) -> Vec<usize
         which.push(i);
     }
     let mut ends = Vec::with_capacity(part.len());
-    let mut net = Vec::with_capacity(256);
+    let mut scratch = Scratch::default();
     for (j, (f, &i)) in part.iter().zip(&which).enumerate() {
         if j > 0 {
             out.push(b',');
         }
-        write_with(out, &mut net, f, o, &texts[i]);
+        write_with(out, &mut scratch, f, o, &texts[i]);
         ends.push(out.len());
     }
     ends
+}
+
+/// Buffers reused from one finding to the next, and the texts that repeat between neighbours
+/// (sorted findings share their account, region and severity in long runs).
+#[derive(Default)]
+struct Scratch {
+    /// The `Network` object being written.
+    net: Vec<u8>,
+    /// A text being put together (the finding's `Id`).
+    text: String,
+    /// The account and region of the last default `ProductArn`, and its JSON text.
+    arn: Option<(String, String, Vec<u8>)>,
+    /// The last severity score and its `Severity` object.
+    severity: Option<(u64, Vec<u8>)>,
+}
+
+impl Scratch {
+    /// The default `ProductArn` of `account`/`region` as a JSON string.
+    fn product_arn(&mut self, account: &str, region: &str) -> &[u8] {
+        let fresh = !matches!(&self.arn, Some((a, r, _)) if a == account && r == region);
+        if fresh {
+            let t = &mut self.text;
+            t.clear();
+            for part in [
+                "arn:",
+                partition(region),
+                ":securityhub:",
+                region,
+                ":",
+                account,
+                ":product/",
+                account,
+                "/default",
+            ] {
+                t.push_str(part);
+            }
+            let mut json = Vec::with_capacity(t.len() + 2);
+            json_str(&mut json, t);
+            self.arn = Some((account.to_owned(), region.to_owned(), json));
+        }
+        self.arn.as_ref().map_or(&[], |(_, _, j)| j)
+    }
+
+    /// The `Severity` object of `score`.
+    fn severity(&mut self, score: f64) -> &[u8] {
+        let bits = score.to_bits();
+        if !matches!(&self.severity, Some((b, _)) if *b == bits) {
+            let mut json = Vec::with_capacity(40);
+            severity(&mut json, score);
+            self.severity = Some((bits, json));
+        }
+        self.severity.as_ref().map_or(&[], |(_, j)| j)
+    }
 }
 
 /// Writes one finding as an `AwsSecurityFinding` (JSON) to `out`, without building a JSON tree.
@@ -585,7 +659,7 @@ pub fn write_finding(out: &mut Vec<u8>, f: &Finding, o: &AsffOptions) -> Result<
     Ok(())
 }
 
-fn write_with(out: &mut Vec<u8>, net: &mut Vec<u8>, f: &Finding, o: &AsffOptions, rule: &RuleText) {
+fn write_with(out: &mut Vec<u8>, sc: &mut Scratch, f: &Finding, o: &AsffOptions, rule: &RuleText) {
     let account = f
         .account
         .as_deref()
@@ -597,9 +671,9 @@ fn write_with(out: &mut Vec<u8>, net: &mut Vec<u8>, f: &Finding, o: &AsffOptions
         .filter(|r| !r.is_empty())
         .unwrap_or(&o.default_region);
     let mut v = Obj::open(out);
-    net.clear();
+    sc.net.clear();
     if let Some(e) = f.evidence.first() {
-        action_and_network(&mut v, net, f, e);
+        action_and_network(&mut v, &mut sc.net, f, e);
     }
     v.str("AwsAccountId", account);
     v.str("CompanyName", "trailhound");
@@ -607,29 +681,26 @@ fn write_with(out: &mut Vec<u8>, net: &mut Vec<u8>, f: &Finding, o: &AsffOptions
     v.raw("Description", &rule.description);
     {
         let mut p = Obj::open(v.key("FindingProviderFields"));
-        severity(p.key("Severity"), f.severity);
+        p.key("Severity").extend_from_slice(sc.severity(f.severity));
         p.raw("Types", &rule.types);
         p.close();
     }
     v.str("FirstObservedAt", &f.first_seen);
     v.raw("GeneratorId", &rule.generator_id);
-    v.str(
-        "Id",
-        &clip(&format!("trailhound/{account}/{region}/{}", f.id), 512),
-    );
+    sc.text.clear();
+    for part in ["trailhound/", account, "/", region, "/", &f.id] {
+        sc.text.push_str(part);
+    }
+    v.str("Id", &clip(&sc.text, 512));
     v.str("LastObservedAt", &f.last_seen);
-    if !net.is_empty() {
-        v.key("Network").extend_from_slice(net);
+    if !sc.net.is_empty() {
+        v.key("Network").extend_from_slice(&sc.net);
     }
     match &o.product_arn {
         Some(p) => v.str("ProductArn", p),
-        None => v.str(
-            "ProductArn",
-            &format!(
-                "arn:{}:securityhub:{region}:{account}:product/{account}/default",
-                partition(region)
-            ),
-        ),
+        None => v
+            .key("ProductArn")
+            .extend_from_slice(sc.product_arn(account, region)),
     }
     product_fields(v.key("ProductFields"), f, rule);
     v.str("ProductName", "trailhound");
@@ -637,7 +708,7 @@ fn write_with(out: &mut Vec<u8>, net: &mut Vec<u8>, f: &Finding, o: &AsffOptions
     v.str("Region", region);
     resource(v.key("Resources"), f, account, region);
     v.str("SchemaVersion", "2018-10-08");
-    severity(v.key("Severity"), f.severity);
+    v.key("Severity").extend_from_slice(sc.severity(f.severity));
     v.raw("Title", &rule.title);
     v.raw("Types", &rule.types);
     v.str("UpdatedAt", &o.now);
