@@ -292,6 +292,7 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
         b.finish_and_clear();
     }
 
+    crate::purge_later();
     let writing = std::time::Instant::now();
     write_findings(&args, &findings)?;
     let write_secs = writing.elapsed().as_secs_f64();

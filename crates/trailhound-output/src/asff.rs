@@ -17,6 +17,7 @@ use serde_json::Value;
 use trailhound_detect::finding::{Evidence, Finding};
 
 use crate::OutputError;
+use crate::json::json_str;
 
 /// Settings of the ASFF output.
 #[derive(Debug, Clone)]
@@ -157,62 +158,6 @@ fn protocol_name(p: u8) -> Cow<'static, str> {
 // data (a quarter of the output phase in the profile); here keys are byte strings and only values
 // are escaped. Keys are written in alphabetical order, the order of a JSON object tree, which the
 // snapshot tests pin.
-
-/// Appends `s` as a JSON string (serde_json's escapes: the short forms, else `\u00xx`).
-fn json_str(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(s.len() + 2);
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    if !needs_escape(bytes) {
-        // Nearly every value (ids, ARNs, times, addresses): one copy.
-        out.extend_from_slice(bytes);
-        out.push(b'"');
-        return;
-    }
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 15) as usize]);
-        } else {
-            out.extend_from_slice(esc);
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
-}
-
-/// Whether any byte of `b` must be escaped in a JSON string (`"`, `\\`, control characters).
-/// Tested 16 bytes at a time without an early exit inside a block, which the compiler turns
-/// into vector compares: the byte-at-a-time escaper cost a quarter of writing ASFF.
-fn needs_escape(b: &[u8]) -> bool {
-    #[inline(always)]
-    fn bad(x: u8) -> bool {
-        x < 0x20 || x == b'"' || x == b'\\'
-    }
-    let mut blocks = b.chunks_exact(16);
-    for block in &mut blocks {
-        if block.iter().fold(false, |m, &x| m | bad(x)) {
-            return true;
-        }
-    }
-    blocks.remainder().iter().any(|&x| bad(x))
-}
 
 /// Appends an unsigned number, quoted or not (itoa: `Display` goes through the formatting
 /// machinery, a tenth of writing ASFF).
@@ -590,7 +535,13 @@ fn write_part(part: &[Finding], o: &AsffOptions, out: &mut Vec<u8>) -> Vec<usize
     }
     let mut ends = Vec::with_capacity(part.len());
     let mut scratch = Scratch::default();
+    for f in part.iter().take(crate::PREFETCH_AHEAD) {
+        crate::prefetch(f);
+    }
     for (j, (f, &i)) in part.iter().zip(&which).enumerate() {
+        if let Some(ahead) = part.get(j + crate::PREFETCH_AHEAD) {
+            crate::prefetch(ahead);
+        }
         if j > 0 {
             out.push(b',');
         }

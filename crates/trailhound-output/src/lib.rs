@@ -25,6 +25,7 @@
 //! ```
 
 pub mod asff;
+mod json;
 pub mod jsonl;
 pub mod parquet;
 pub mod stream;
@@ -45,4 +46,66 @@ pub enum OutputError {
     /// JSON serialisation (sonic-rs) failed.
     #[error("serialising findings: {0}")]
     SonicJson(#[from] sonic_rs::Error),
+}
+
+/// How many findings ahead the writers prefetch.
+pub(crate) const PREFETCH_AHEAD: usize = 6;
+
+/// Asks the CPU to start loading the heap text of `f` into the cache (a hint: it changes no
+/// result). 100,000 findings hold a few million small strings; the writers' time went mostly to
+/// waiting for the first bytes of each one (perf: a quarter of writing ASFF stalled on the
+/// load at the start of `json_str`), so the writers ask for the strings of a finding a few
+/// findings before they reach it.
+#[inline]
+pub(crate) fn prefetch(f: &trailhound_detect::finding::Finding) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let line = |s: &str| {
+            // SAFETY: SSE is part of x86_64's baseline, and a prefetch reads nothing and never
+            // faults, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(s.as_ptr().cast()) };
+        };
+        for s in [
+            &f.id,
+            &f.finding_type,
+            &f.title,
+            &f.description,
+            &f.resource.kind,
+            &f.resource.id,
+            &f.first_seen,
+            &f.last_seen,
+            &f.rule_id,
+            &f.rule_path,
+        ] {
+            line(s);
+        }
+        for s in [&f.account, &f.region].into_iter().flatten() {
+            line(s);
+        }
+        for s in f.samples.iter().chain(&f.attack) {
+            line(s);
+        }
+        for e in &f.evidence {
+            for s in [
+                &e.event_id,
+                &e.api,
+                &e.service,
+                &e.caller,
+                &e.user_agent,
+                &e.src_addr,
+                &e.dst_addr,
+                &e.action,
+                &e.domain,
+                &e.query_type,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                line(s);
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = f;
 }

@@ -19,8 +19,10 @@ use arrow_array::{
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::compute_leaves;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use trailhound_detect::finding::Finding;
 
 use crate::OutputError;
@@ -46,7 +48,7 @@ fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
-fn string_list(rows: impl Iterator<Item = Vec<String>>) -> ArrayRef {
+fn string_list<'a, R: IntoIterator<Item = &'a String>>(rows: impl Iterator<Item = R>) -> ArrayRef {
     let mut b = ListBuilder::new(StringBuilder::new());
     for r in rows {
         for s in r {
@@ -143,56 +145,104 @@ fn findings_batch(schema: &Arc<Schema>, fs: &[Finding]) -> Result<RecordBatch, O
         ),
         dict_col(fs.iter().map(|f| Some(f.rule_id.as_str()))),
         dict_col(fs.iter().map(|f| Some(f.rule_path.as_str()))),
-        string_list(fs.iter().map(|f| f.attack.clone())),
-        string_list(fs.iter().map(|f| f.samples.clone())),
+        string_list(fs.iter().map(|f| &f.attack)),
+        string_list(fs.iter().map(|f| &f.samples)),
     ];
     RecordBatch::try_new(schema.clone(), cols).map_err(perr)
 }
 
-fn props() -> WriterProperties {
-    WriterProperties::builder()
+/// zstd everywhere; dictionaries everywhere but in `unique`, the columns whose values are (nearly)
+/// all different (ids, samples), where a dictionary only costs hashing until the writer gives
+/// it up at its size limit.
+fn props(unique: &[&str]) -> WriterProperties {
+    let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_dictionary_enabled(true)
-        .set_created_by(format!("trailhound {}", env!("CARGO_PKG_VERSION")))
-        .build()
+        .set_created_by(format!("trailhound {}", env!("CARGO_PKG_VERSION")));
+    for c in unique {
+        let path = ColumnPath::new(c.split('.').map(str::to_owned).collect());
+        b = b.set_column_dictionary_enabled(path, false);
+    }
+    b.build()
 }
 
 fn write_with<W: Write + Send>(
     w: W,
     schema: Arc<Schema>,
     findings: &[Finding],
+    props: WriterProperties,
     batch: impl Fn(&Arc<Schema>, &[Finding]) -> Result<RecordBatch, OutputError> + Sync,
 ) -> Result<W, OutputError> {
-    let mut writer = ArrowWriter::try_new(w, schema.clone(), Some(props())).map_err(perr)?;
-    // Batches are built on a thread of their own while the writer encodes and compresses the
-    // previous ones (the ArrowWriter itself is sequential).
-    std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch, OutputError>>(2);
-        let schema = &schema;
-        let batch = &batch;
-        s.spawn(move || {
-            for chunk in findings.chunks(BATCH_ROWS) {
-                let b = batch(schema, chunk);
-                let failed = b.is_err();
-                if tx.send(b).is_err() || failed {
-                    break;
+    use rayon::prelude::*;
+    // `ArrowWriter` builds nothing in parallel and encodes and compresses its columns one after
+    // the other on the calling thread. Its lower-level parts (which it is made into here, so the
+    // file keeps the embedded Arrow schema) encode each column on its own.
+    let max_rows = props.max_row_group_size();
+    let writer = ArrowWriter::try_new(w, schema.clone(), Some(props)).map_err(perr)?;
+    let (mut file, factory) = writer.into_serialized_writer().map_err(perr)?;
+    // A few batches per pool thread are built at once, then each column writer takes its leaves
+    // of those batches in order; both steps run on the pool.
+    let window = BATCH_ROWS * rayon::current_num_threads().max(1) * 2;
+    let windows = findings.chunks(window);
+    let last = windows.len();
+    let (mut group, mut columns, mut rows) = (0, None, 0);
+    for (wi, part) in windows.enumerate() {
+        let leaves = part
+            .par_chunks(BATCH_ROWS)
+            .map(|c| {
+                // The batch reads the findings column by column; the first pass would wait for
+                // each finding's strings in turn (see `crate::prefetch`).
+                c.iter().for_each(crate::prefetch);
+                let b = batch(&schema, c)?;
+                let mut leaves = Vec::new();
+                for (a, f) in b.columns().iter().zip(schema.fields()) {
+                    leaves.extend(compute_leaves(f, a).map_err(perr)?);
                 }
+                Ok((b.num_rows(), leaves))
+            })
+            .collect::<Result<Vec<_>, OutputError>>()?;
+        let cols = match &mut columns {
+            Some(c) => c,
+            None => columns.insert(factory.create_column_writers(group).map_err(perr)?),
+        };
+        cols.par_iter_mut()
+            .enumerate()
+            .try_for_each(|(j, c)| {
+                leaves
+                    .iter()
+                    .filter_map(|(_, l)| l.get(j))
+                    .try_for_each(|l| c.write(l))
+            })
+            .map_err(perr)?;
+        rows += leaves.iter().map(|(n, _)| n).sum::<usize>();
+        let size: usize = cols.iter().map(|c| c.get_estimated_total_bytes()).sum();
+        if size >= ROW_GROUP_BYTES || rows >= max_rows || wi + 1 == last {
+            let done = columns.take().unwrap_or_default();
+            let closed = done
+                .into_par_iter()
+                .map(|c| c.close())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(perr)?;
+            let mut rg = file.next_row_group().map_err(perr)?;
+            for c in closed {
+                c.append_to_row_group(&mut rg).map_err(perr)?;
             }
-        });
-        for b in rx {
-            writer.write(&b?).map_err(perr)?;
-            if writer.in_progress_size() >= ROW_GROUP_BYTES {
-                writer.flush().map_err(perr)?;
-            }
+            rg.close().map_err(perr)?;
+            (group, rows) = (group + 1, 0);
         }
-        Ok::<(), OutputError>(())
-    })?;
-    writer.into_inner().map_err(perr)
+    }
+    file.into_inner().map_err(perr)
 }
 
 /// Writes findings in trailhound's layout; returns the writer.
 pub fn write_findings<W: Write + Send>(w: W, findings: &[Finding]) -> Result<W, OutputError> {
-    write_with(w, findings_schema(), findings, findings_batch)
+    write_with(
+        w,
+        findings_schema(),
+        findings,
+        props(&["id", "resource.id", "samples.list.item"]),
+        findings_batch,
+    )
 }
 
 /// OCSF severity id of a GuardDuty-scale score (1 Informational … 5 Critical).
@@ -279,7 +329,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
         ),
         (
             list_field("types"),
-            string_list(fs.iter().map(|f| vec![f.finding_type.clone()])),
+            string_list(fs.iter().map(|f| std::iter::once(&f.finding_type))),
         ),
         (
             Field::new("first_seen_time", DataType::Int64, true),
@@ -318,22 +368,33 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
         (utf8("region"), strs(fs.iter().map(|f| f.region.as_deref()))),
     ]);
     let sev: Vec<(i32, &str)> = fs.iter().map(|f| ocsf_severity(f.severity)).collect();
-    let unmapped: Vec<String> = fs
-        .iter()
-        .map(|f| {
-            #[derive(serde::Serialize)]
-            struct Unmapped<'a> {
-                attack: &'a [String],
-                samples: &'a [String],
-                severity_score: f64,
+    // One JSON text per finding (`{"attack":[…],"samples":[…],"severity_score":2.0}`, the
+    // members in that order), put together in one reused buffer.
+    let mut unmapped = StringBuilder::with_capacity(n, n * 128);
+    let mut json = Vec::with_capacity(256);
+    for f in fs {
+        json.clear();
+        for (key, list) in [
+            (&b"{\"attack\":["[..], &f.attack),
+            (b"],\"samples\":[", &f.samples),
+        ] {
+            json.extend_from_slice(key);
+            for (i, v) in list.iter().enumerate() {
+                if i > 0 {
+                    json.push(b',');
+                }
+                crate::json::json_str(&mut json, v);
             }
-            sonic_rs::to_string(&Unmapped {
-                attack: &f.attack,
-                samples: &f.samples,
-                severity_score: f.severity,
-            })
-        })
-        .collect::<Result<_, _>>()?;
+        }
+        json.extend_from_slice(b"],\"severity_score\":");
+        json.extend_from_slice(crate::json::f64_text(f.severity).as_bytes());
+        json.push(b'}');
+        // Only valid UTF-8 was written: the findings' strings and ASCII.
+        match std::str::from_utf8(&json) {
+            Ok(t) => unmapped.append_value(t),
+            Err(e) => return Err(perr(e)),
+        }
+    }
     let cols: Vec<(Field, ArrayRef)> = vec![
         (
             Field::new("activity_id", DataType::Int32, false),
@@ -435,7 +496,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
         ),
         (
             Field::new("unmapped", DataType::Utf8, false),
-            strs(unmapped.iter().map(|s| Some(s.as_str()))),
+            Arc::new(unmapped.finish()),
         ),
     ];
     let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = cols.into_iter().unzip();
@@ -445,5 +506,8 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
 /// Writes findings as OCSF 1.1.0 Detection Findings (class 2004); returns the writer.
 pub fn write_ocsf<W: Write + Send>(w: W, findings: &[Finding]) -> Result<W, OutputError> {
     let schema = ocsf_batch(&[])?.schema();
-    write_with(w, schema, findings, |_, chunk| ocsf_batch(chunk))
+    let unique = ["finding_info.uid", "resources.list.item.uid", "unmapped"];
+    write_with(w, schema, findings, props(&unique), |_, chunk| {
+        ocsf_batch(chunk)
+    })
 }
