@@ -766,6 +766,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ipv4_text_is_written_only_when_it_is_canonical() {
+        // `json_ip` writes an IPv4 address's own text: the parser must refuse every other
+        // spelling of an address, so that text is always what `Display` would write.
+        for t in ["10.0.0.1", "203.0.113.255", "0.0.0.0"] {
+            let Some(ip @ IpDetails::V4(a, _)) = ip_details(t) else {
+                panic!("{t} is an address");
+            };
+            let mut out = Vec::new();
+            json_ip(&mut out, ip);
+            assert_eq!(out, format!("\"{a}\"").into_bytes());
+        }
+        for t in [
+            "010.0.0.1",
+            "10.0.0.01",
+            " 10.0.0.1",
+            "10.0.0.1 ",
+            "10.0.1",
+            "0x0a.0.0.1",
+        ] {
+            assert!(
+                ip_details(t).is_none(),
+                "{t:?} must not pass as an IPv4 address"
+            );
+        }
+        let mut out = Vec::new();
+        json_ip(
+            &mut out,
+            ip_details("2001:DB8:0:0::1").unwrap_or(IpDetails::V4([0; 4].into(), "")),
+        );
+        assert_eq!(out, b"\"2001:db8::1\"");
+    }
+
+    #[test]
     fn strings_escape_as_serde_json_does() {
         let mut all: String = (0u8..0x80).map(char::from).collect();
         all.push_str("é\u{2028}\u{10ffff}\"\\/ end");

@@ -21,7 +21,7 @@ use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::compute_leaves;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use trailhound_detect::finding::Finding;
 
@@ -151,9 +151,9 @@ fn findings_batch(schema: &Arc<Schema>, fs: &[Finding]) -> Result<RecordBatch, O
     RecordBatch::try_new(schema.clone(), cols).map_err(perr)
 }
 
-/// zstd everywhere; dictionaries everywhere but in `unique`, the columns whose values are (nearly)
-/// all different (ids, samples), where a dictionary only costs hashing until the writer gives
-/// it up at its size limit.
+/// zstd everywhere; dictionaries and min/max statistics everywhere but in `unique`, the columns
+/// whose values are (nearly) all different (ids, samples), where a dictionary only costs hashing
+/// until the writer gives it up at its size limit and the bounds of random ids prune nothing.
 fn props(unique: &[&str]) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -161,7 +161,9 @@ fn props(unique: &[&str]) -> WriterProperties {
         .set_created_by(format!("trailhound {}", env!("CARGO_PKG_VERSION")));
     for c in unique {
         let path = ColumnPath::new(c.split('.').map(str::to_owned).collect());
-        b = b.set_column_dictionary_enabled(path, false);
+        b = b
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_statistics_enabled(path, EnabledStatistics::None);
     }
     b.build()
 }
