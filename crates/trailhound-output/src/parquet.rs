@@ -317,14 +317,17 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
         ),
         (utf8("type"), strs(consts(n, Some("Rule")).into_iter())),
     ]);
+    // Columns that OCSF repeats (the title as `message`, the region under `cloud` and each
+    // resource, the times under `finding_info`) are built once and shared.
     let first: Vec<Option<i64>> = fs.iter().map(|f| ms(&f.first_seen)).collect();
     let last: Vec<Option<i64>> = fs.iter().map(|f| ms(&f.last_seen)).collect();
+    let first_col: ArrayRef = Arc::new(Int64Array::from(first));
+    let last_col: ArrayRef = Arc::new(Int64Array::from(last.clone()));
+    let title = strs(fs.iter().map(|f| Some(f.title.as_str())));
+    let region = strs(fs.iter().map(|f| f.region.as_deref()));
     let finding_info = st(vec![
         (utf8("uid"), strs(fs.iter().map(|f| Some(f.id.as_str())))),
-        (
-            utf8("title"),
-            strs(fs.iter().map(|f| Some(f.title.as_str()))),
-        ),
+        (utf8("title"), title.clone()),
         (
             utf8("desc"),
             strs(fs.iter().map(|f| Some(f.description.as_str()))),
@@ -335,11 +338,11 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
         ),
         (
             Field::new("first_seen_time", DataType::Int64, true),
-            Arc::new(Int64Array::from(first.clone())) as ArrayRef,
+            first_col.clone(),
         ),
         (
             Field::new("last_seen_time", DataType::Int64, true),
-            Arc::new(Int64Array::from(last.clone())) as ArrayRef,
+            last_col.clone(),
         ),
         (
             Field::new("analytic", analytic.data_type().clone(), false),
@@ -352,7 +355,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
     )]);
     let cloud = st(vec![
         (utf8("provider"), strs(consts(n, Some("AWS")).into_iter())),
-        (utf8("region"), strs(fs.iter().map(|f| f.region.as_deref()))),
+        (utf8("region"), region.clone()),
         (
             Field::new("account", account.data_type().clone(), false),
             Arc::new(account) as ArrayRef,
@@ -367,7 +370,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
             utf8("type"),
             strs(fs.iter().map(|f| Some(f.resource.kind.as_str()))),
         ),
-        (utf8("region"), strs(fs.iter().map(|f| f.region.as_deref()))),
+        (utf8("region"), region),
     ]);
     let sev: Vec<(i32, &str)> = fs.iter().map(|f| ocsf_severity(f.severity)).collect();
     // One JSON text per finding (`{"attack":[…],"samples":[…],"severity_score":2.0}`, the
@@ -432,14 +435,8 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
                 last.iter().map(|t| t.unwrap_or(0)).collect::<Vec<_>>(),
             )),
         ),
-        (
-            Field::new("start_time", DataType::Int64, true),
-            Arc::new(Int64Array::from(first)),
-        ),
-        (
-            Field::new("end_time", DataType::Int64, true),
-            Arc::new(Int64Array::from(last)),
-        ),
+        (Field::new("start_time", DataType::Int64, true), first_col),
+        (Field::new("end_time", DataType::Int64, true), last_col),
         (
             Field::new("count", DataType::Int64, false),
             Arc::new(Int64Array::from_iter_values(
@@ -462,10 +459,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
             Field::new("status", DataType::Utf8, false),
             strs(consts(n, Some("New")).into_iter()),
         ),
-        (
-            Field::new("message", DataType::Utf8, false),
-            strs(fs.iter().map(|f| Some(f.title.as_str()))),
-        ),
+        (Field::new("message", DataType::Utf8, false), title),
         (
             Field::new("metadata", metadata.data_type().clone(), false),
             Arc::new(metadata),
