@@ -59,7 +59,16 @@ fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
 /// assert_eq!(parse_timestamp("yesterday"), None);
 /// ```
 pub fn parse_timestamp(s: &str) -> Option<EpochMillis> {
-    let b = s.trim().as_bytes();
+    // `str::trim` decodes and tests a character at each end even when there is nothing to trim
+    // (a tenth of writing OCSF Parquet, which reads two times per finding); only a string that
+    // starts or ends with ASCII whitespace or a non-ASCII byte can have Unicode whitespace there.
+    let may_trim = |c: Option<&u8>| c.is_some_and(|c| c.is_ascii_whitespace() || !c.is_ascii());
+    let raw = s.as_bytes();
+    let b = if may_trim(raw.first()) || may_trim(raw.last()) {
+        s.trim().as_bytes()
+    } else {
+        raw
+    };
     let year = digits(b, 0, 4)?;
     if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
         return None;
@@ -178,6 +187,22 @@ mod tests {
             parse_timestamp("2024-02-29T00:00:00Z"),
             Some(1_709_164_800_000)
         );
+    }
+
+    #[test]
+    fn whitespace_around_is_trimmed_as_str_trim_does() {
+        let t = "1970-01-01T00:00:01Z";
+        for s in [
+            format!(" {t}"),
+            format!("{t}\n"),
+            format!("\t{t} "),
+            format!("\u{a0}{t}"),
+            format!("{t}\u{3000}"),
+        ] {
+            assert_eq!(parse_timestamp(&s), Some(1000), "{s:?}");
+        }
+        // Not whitespace: refused, trimmed or not.
+        assert_eq!(parse_timestamp(&format!("\u{e9}{t}")), None);
     }
 
     #[test]

@@ -183,18 +183,12 @@ fn write_with<W: Write + Send>(
     let writer = ArrowWriter::try_new(w, schema.clone(), Some(props)).map_err(perr)?;
     let (mut file, factory) = writer.into_serialized_writer().map_err(perr)?;
     // A few batches per pool thread are built at once, then each column writer takes its leaves
-    // of those batches in order; both steps run on the pool.
+    // of those batches in order; the next window is built while this one is encoded (both on the
+    // pool, so a thread done with its columns helps build).
     let window = BATCH_ROWS * rayon::current_num_threads().max(1) * 2;
-    let windows = findings.chunks(window);
-    let last = windows.len();
-    let (mut group, mut columns, mut rows) = (0, None, 0);
-    for (wi, part) in windows.enumerate() {
-        let leaves = part
-            .par_chunks(BATCH_ROWS)
+    let build = |part: &[Finding]| {
+        part.par_chunks(BATCH_ROWS)
             .map(|c| {
-                // The batch reads the findings column by column; the first pass would wait for
-                // each finding's strings in turn (see `crate::prefetch`).
-                c.iter().for_each(crate::prefetch);
                 let b = batch(&schema, c)?;
                 let mut leaves = Vec::new();
                 for (a, f) in b.columns().iter().zip(schema.fields()) {
@@ -202,23 +196,33 @@ fn write_with<W: Write + Send>(
                 }
                 Ok((b.num_rows(), leaves))
             })
-            .collect::<Result<Vec<_>, OutputError>>()?;
+            .collect::<Result<Vec<_>, OutputError>>()
+    };
+    let mut windows = findings.chunks(window);
+    let mut current = windows.next().map(build);
+    let (mut group, mut columns, mut rows) = (0, None, 0);
+    while let Some(leaves) = current.take() {
+        let leaves = leaves?;
         let cols = match &mut columns {
             Some(c) => c,
             None => columns.insert(factory.create_column_writers(group).map_err(perr)?),
         };
-        cols.par_iter_mut()
-            .enumerate()
-            .try_for_each(|(j, c)| {
-                leaves
-                    .iter()
-                    .filter_map(|(_, l)| l.get(j))
-                    .try_for_each(|l| c.write(l))
-            })
-            .map_err(perr)?;
+        let (encoded, next) = rayon::join(
+            || {
+                cols.par_iter_mut().enumerate().try_for_each(|(j, c)| {
+                    leaves
+                        .iter()
+                        .filter_map(|(_, l)| l.get(j))
+                        .try_for_each(|l| c.write(l))
+                })
+            },
+            || windows.next().map(build),
+        );
+        encoded.map_err(perr)?;
+        current = next;
         rows += leaves.iter().map(|(n, _)| n).sum::<usize>();
         let size: usize = cols.iter().map(|c| c.get_estimated_total_bytes()).sum();
-        if size >= ROW_GROUP_BYTES || rows >= max_rows || wi + 1 == last {
+        if size >= ROW_GROUP_BYTES || rows >= max_rows || current.is_none() {
             let done = columns.take().unwrap_or_default();
             let closed = done
                 .into_par_iter()
