@@ -279,6 +279,11 @@ fn strs<'a>(v: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
     Arc::new(v.collect::<StringArray>())
 }
 
+/// A column of `n` times the same text, made in one step (not `n` pushes of a short string).
+fn repeated(v: &str, n: usize) -> ArrayRef {
+    Arc::new(StringArray::new_repeated(v, n))
+}
+
 fn consts<T: Clone>(n: usize, v: T) -> Vec<T> {
     vec![v; n]
 }
@@ -286,21 +291,12 @@ fn consts<T: Clone>(n: usize, v: T) -> Vec<T> {
 fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
     let n = fs.len();
     let product = st(vec![
-        (
-            utf8("name"),
-            strs(consts(n, Some("trailhound")).into_iter()),
-        ),
-        (
-            utf8("vendor_name"),
-            strs(consts(n, Some("trailhound")).into_iter()),
-        ),
-        (
-            utf8("version"),
-            strs(consts(n, Some(env!("CARGO_PKG_VERSION"))).into_iter()),
-        ),
+        (utf8("name"), repeated("trailhound", n)),
+        (utf8("vendor_name"), repeated("trailhound", n)),
+        (utf8("version"), repeated(env!("CARGO_PKG_VERSION"), n)),
     ]);
     let metadata = st(vec![
-        (utf8("version"), strs(consts(n, Some("1.1.0")).into_iter())),
+        (utf8("version"), repeated("1.1.0", n)),
         (
             Field::new("product", product.data_type().clone(), false),
             Arc::new(product) as ArrayRef,
@@ -319,7 +315,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
             Field::new("type_id", DataType::Int32, false),
             Arc::new(Int32Array::from(consts(n, 1))) as ArrayRef,
         ),
-        (utf8("type"), strs(consts(n, Some("Rule")).into_iter())),
+        (utf8("type"), repeated("Rule", n)),
     ]);
     // Columns that OCSF repeats (the title as `message`, the region under `cloud` and each
     // resource, the times under `finding_info`) are built once and shared.
@@ -358,7 +354,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
         strs(fs.iter().map(|f| f.account.as_deref())),
     )]);
     let cloud = st(vec![
-        (utf8("provider"), strs(consts(n, Some("AWS")).into_iter())),
+        (utf8("provider"), repeated("AWS", n)),
         (utf8("region"), region.clone()),
         (
             Field::new("account", account.data_type().clone(), false),
@@ -411,7 +407,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
         ),
         (
             Field::new("activity_name", DataType::Utf8, false),
-            strs(consts(n, Some("Create")).into_iter()),
+            repeated("Create", n),
         ),
         (
             Field::new("category_uid", DataType::Int32, false),
@@ -419,7 +415,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
         ),
         (
             Field::new("category_name", DataType::Utf8, false),
-            strs(consts(n, Some("Findings")).into_iter()),
+            repeated("Findings", n),
         ),
         (
             Field::new("class_uid", DataType::Int32, false),
@@ -427,7 +423,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
         ),
         (
             Field::new("class_name", DataType::Utf8, false),
-            strs(consts(n, Some("Detection Finding")).into_iter()),
+            repeated("Detection Finding", n),
         ),
         (
             Field::new("type_uid", DataType::Int64, false),
@@ -461,7 +457,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
         ),
         (
             Field::new("status", DataType::Utf8, false),
-            strs(consts(n, Some("New")).into_iter()),
+            repeated("New", n),
         ),
         (Field::new("message", DataType::Utf8, false), title),
         (
