@@ -535,13 +535,7 @@ fn write_part(part: &[Finding], o: &AsffOptions, out: &mut Vec<u8>) -> Vec<usize
     }
     let mut ends = Vec::with_capacity(part.len());
     let mut scratch = Scratch::default();
-    for f in part.iter().take(crate::PREFETCH_AHEAD) {
-        crate::prefetch(f);
-    }
-    for (j, (f, &i)) in part.iter().zip(&which).enumerate() {
-        if let Some(ahead) = part.get(j + crate::PREFETCH_AHEAD) {
-            crate::prefetch(ahead);
-        }
+    for (j, (f, &i)) in crate::prefetching(part).zip(&which).enumerate() {
         if j > 0 {
             out.push(b',');
         }

@@ -14,13 +14,7 @@ const CHUNK: usize = 1024;
 fn chunk(findings: &[Finding], i: usize, out: &mut Vec<u8>) -> Result<(), OutputError> {
     let part = crate::stream::chunk(findings, i, CHUNK);
     out.reserve(part.len() * 1024);
-    for f in part.iter().take(crate::PREFETCH_AHEAD) {
-        crate::prefetch(f);
-    }
-    for (j, f) in part.iter().enumerate() {
-        if let Some(ahead) = part.get(j + crate::PREFETCH_AHEAD) {
-            crate::prefetch(ahead);
-        }
+    for f in crate::prefetching(part) {
         sonic_rs::to_writer(&mut *out, f)?;
         out.push(b'\n');
     }

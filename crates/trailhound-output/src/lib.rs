@@ -49,7 +49,21 @@ pub enum OutputError {
 }
 
 /// How many findings ahead the writers prefetch.
-pub(crate) const PREFETCH_AHEAD: usize = 6;
+const PREFETCH_AHEAD: usize = 6;
+
+/// The findings of `part` in order, each handed out after the strings of the finding
+/// [`PREFETCH_AHEAD`] places further on have been asked for (see [`prefetch`]).
+pub(crate) fn prefetching(
+    part: &[trailhound_detect::finding::Finding],
+) -> impl Iterator<Item = &trailhound_detect::finding::Finding> {
+    part.iter().take(PREFETCH_AHEAD).for_each(prefetch);
+    part.iter().enumerate().map(move |(j, f)| {
+        if let Some(ahead) = part.get(j + PREFETCH_AHEAD) {
+            prefetch(ahead);
+        }
+        f
+    })
+}
 
 /// Asks the CPU to start loading the heap text of `f` into the cache (a hint: it changes no
 /// result). 100,000 findings hold a few million small strings; the writers' time went mostly to
@@ -57,7 +71,7 @@ pub(crate) const PREFETCH_AHEAD: usize = 6;
 /// load at the start of `json_str`), so the writers ask for the strings of a finding a few
 /// findings before they reach it.
 #[inline]
-pub(crate) fn prefetch(f: &trailhound_detect::finding::Finding) {
+fn prefetch(f: &trailhound_detect::finding::Finding) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};

@@ -321,8 +321,11 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
     // resource, the times under `finding_info`) are built once and shared.
     let first: Vec<Option<i64>> = fs.iter().map(|f| ms(&f.first_seen)).collect();
     let last: Vec<Option<i64>> = fs.iter().map(|f| ms(&f.last_seen)).collect();
+    let time: ArrayRef = Arc::new(Int64Array::from_iter_values(
+        last.iter().map(|t| t.unwrap_or(0)),
+    ));
     let first_col: ArrayRef = Arc::new(Int64Array::from(first));
-    let last_col: ArrayRef = Arc::new(Int64Array::from(last.clone()));
+    let last_col: ArrayRef = Arc::new(Int64Array::from(last));
     let title = strs(fs.iter().map(|f| Some(f.title.as_str())));
     let region = strs(fs.iter().map(|f| f.region.as_deref()));
     let finding_info = st(vec![
@@ -392,7 +395,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
             }
         }
         json.extend_from_slice(b"],\"severity_score\":");
-        json.extend_from_slice(crate::json::f64_text(f.severity).as_bytes());
+        crate::json::json_f64(&mut json, f.severity);
         json.push(b'}');
         // Only valid UTF-8 was written: the findings' strings and ASCII.
         match std::str::from_utf8(&json) {
@@ -429,12 +432,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
             Field::new("type_uid", DataType::Int64, false),
             Arc::new(Int64Array::from(consts(n, 200401i64))),
         ),
-        (
-            Field::new("time", DataType::Int64, false),
-            Arc::new(Int64Array::from(
-                last.iter().map(|t| t.unwrap_or(0)).collect::<Vec<_>>(),
-            )),
-        ),
+        (Field::new("time", DataType::Int64, false), time),
         (Field::new("start_time", DataType::Int64, true), first_col),
         (Field::new("end_time", DataType::Int64, true), last_col),
         (
