@@ -181,6 +181,11 @@ impl Write for WriteBehind {
 
 /// Runs `write` on a temporary file in `path`'s folder, synced and renamed to `path` when it
 /// succeeded and removed when it failed; `-` writes to stdout instead.
+///
+/// Only regular files are replaced that way. A path that exists and is something else (a device
+/// such as `/dev/null` or `/dev/stdout`, a named pipe) is written in place: renaming a temporary
+/// file over it would replace the device itself (as root, `-o /dev/null` once left a regular
+/// file there). A symbolic link to a file keeps being a link: its target is replaced.
 pub fn write_atomic_with(
     path: &Path,
     write: impl FnOnce(&mut (dyn Write + Send)) -> Result<()>,
@@ -190,6 +195,27 @@ pub fn write_atomic_with(
         write(&mut so).context("writing to stdout")?;
         return so.flush().context("writing to stdout");
     }
+    let resolved;
+    let path = match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => {
+            let context = || format!("writing {}", path.display());
+            let mut f = std::io::BufWriter::with_capacity(
+                1 << 20,
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .with_context(context)?,
+            );
+            write(&mut f).with_context(context)?;
+            return f.flush().with_context(context);
+        }
+        Ok(m) if m.is_file() && path.is_symlink() => {
+            resolved = std::fs::canonicalize(path)
+                .with_context(|| format!("resolving the link {}", path.display()))?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -162,6 +162,81 @@ fn findings_go_to_the_output_file() {
 }
 
 #[test]
+fn devices_pipes_and_links_are_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    // A device is written, not replaced by a renamed temporary file.
+    let o = bin()
+        .args(["scan", "-q", "-o", "/dev/null"])
+        .arg(fixtures("s3"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let null = std::fs::metadata("/dev/null").unwrap();
+    assert!(
+        null.file_type().is_char_device(),
+        "/dev/null is still a device"
+    );
+
+    // A named pipe: its reader gets the findings.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("findings.pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let o = bin()
+        .args(["scan", "-q", "-o"])
+        .arg(&fifo)
+        .arg(fixtures("s3"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // (Checked before joining: had the pipe been replaced, its reader would wait forever.)
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    let text = reader.join().unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+
+    // A link to a file stays a link; the file it points to gets the findings.
+    let target = dir.path().join("real.jsonl");
+    std::fs::write(&target, "old\n").unwrap();
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let o = bin()
+        .args(["scan", "-q", "-o"])
+        .arg(&link)
+        .arg(fixtures("s3"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    let text = std::fs::read_to_string(&target).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.lines().all(|l| l.starts_with('{')));
+}
+
+#[test]
 fn unwritable_output_is_an_error_with_the_path() {
     let o = bin()
         .args(["scan", "-q", "-o", "/nonexistent-dir/f.jsonl"])
