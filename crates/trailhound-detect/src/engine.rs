@@ -295,9 +295,49 @@ impl Buckets {
     }
 }
 
-/// Correlation groups, keyed by the group-by values joined with U+001F (one allocation, one
-/// hash, instead of a vector of strings).
-type Groups = HashMap<Box<str>, Buckets>;
+/// Window correlation groups by [`GroupId`].
+type Groups = HashMap<GroupId, Buckets, GroupIdHash>;
+
+/// A window correlation group's identity: a 128-bit hash of its group-by values joined with
+/// U+001F. The text is never needed again (a finding's key comes from its earliest event), and a
+/// flow scan holds hundreds of thousands of groups: one per source and destination pair for the
+/// DoS and port-scan rules. Keyed by text, each group cost an allocation, and every lookup hashed
+/// and compared a 20–40 byte string; a 16-byte id costs neither. The seeds are drawn once per
+/// process, so no one can craft logs whose groups collide; two groups collide by chance with
+/// probability ~2^-128 per pair. Nothing is ordered by the id (merges of group findings do not
+/// depend on order), so results stay the same from run to run.
+type GroupId = u128;
+
+fn group_id(key: &str) -> GroupId {
+    use std::hash::BuildHasher;
+    static SEEDS: std::sync::OnceLock<[foldhash::fast::FixedState; 2]> = std::sync::OnceLock::new();
+    let [a, b] = SEEDS.get_or_init(|| {
+        let r = foldhash::fast::RandomState::default();
+        [1u64, 2].map(|i| foldhash::fast::FixedState::with_seed(r.hash_one(i)))
+    });
+    (u128::from(a.hash_one(key)) << 64) | u128::from(b.hash_one(key))
+}
+
+/// Maps keyed by a [`GroupId`], which is a hash already: its bits are the table's hash.
+type GroupIdHash = std::hash::BuildHasherDefault<IdHasher>;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only ids are hashed with this (`write_u128`); anything else still gets a hash.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = (v as u64) ^ ((v >> 64) as u64);
+    }
+}
 
 /// Separator of the values in a group key.
 const SEP: char = '\u{1f}';
@@ -391,7 +431,7 @@ struct State {
     strings: Interner,
     /// Per correlation: the finding each group has raised from windows already closed, with the
     /// key its earliest matching bucket gave.
-    done: Vec<HashMap<Box<str>, (Agg, Key)>>,
+    done: Vec<HashMap<GroupId, (Agg, Key), GroupIdHash>>,
     /// Windows of events before this time (Unix ms) have been closed ([`Detector::close_windows`]).
     closed: i64,
     /// Events that arrived for a window already closed.
@@ -604,13 +644,13 @@ impl Detector {
             plan,
             st: State {
                 findings: HashMap::new(),
-                corr: vec![Groups::new(); c],
+                corr: vec![Groups::default(); c],
                 hist: vec![Histories::new(); h],
                 novel: vec![Novels::new(); c],
                 key_buf: String::new(),
                 memo: Memo::new(items),
                 strings: Interner::default(),
-                done: vec![HashMap::new(); c],
+                done: vec![HashMap::default(); c],
                 closed: i64::MIN,
                 late: 0,
                 suppressed: 0,
@@ -883,7 +923,7 @@ impl State {
                     match done.get_mut(g) {
                         Some((x, _)) => x.merge(a),
                         None => {
-                            done.insert(g.clone(), (a, key));
+                            done.insert(*g, (a, key));
                         }
                     }
                 }
@@ -1064,11 +1104,7 @@ impl State {
             }),
             None => (0.0, None),
         };
-        let groups = &mut self.corr[ci as usize];
-        let buckets = match groups.get_mut(group) {
-            Some(b) => b,
-            None => groups.entry(group.into()).or_default(),
-        };
+        let buckets = self.corr[ci as usize].entry(group_id(group)).or_default();
         let bucket = buckets.entry(b);
         bucket.count += 1;
         if matches!(
