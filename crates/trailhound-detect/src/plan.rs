@@ -391,7 +391,12 @@ impl Plan {
                     p.histories = p.histories.max(h + 1);
                 }
                 for (pos, rid) in c.rules.iter().enumerate() {
-                    if pos == 0 && shared {
+                    // A `first_seen` history is fed by every position (position 0 only learns;
+                    // the others learn and are judged), so position 0 is left out where the
+                    // history is another correlation's already, or where its rule also feeds a
+                    // later position of this one (`rules: [r, r]`, "anything new r does"):
+                    // fed twice, each event would update the history twice.
+                    if pos == 0 && (shared || (history.is_some() && c.rules[1..].contains(rid))) {
                         continue;
                     }
                     if let Some(&di) = by_id.get(rid) {
@@ -711,6 +716,48 @@ mod tests {
             .position(|r| r.rule.id == "th-flow-0003")
             .map(|i| i as u32);
         assert!(tor.is_some_and(|i| p.flow_always.contains(&i)));
+    }
+
+    #[test]
+    fn a_first_seen_history_is_fed_once_per_event() {
+        let p = bundled_plan();
+        let ci = |id: &str| {
+            p.correlations
+                .iter()
+                .position(|c| c.rule.id == id)
+                .map(|i| i as u32)
+        };
+        let (Some(port), Some(ldap)) = (ci("th-flow-0025"), ci("th-flow-0026")) else {
+            panic!("the NetworkPortUnusual correlations are bundled");
+        };
+        let base = p
+            .rules
+            .iter()
+            .find(|r| r.rule.id == "th-flow-outbound-public")
+            .map(|r| r.feeds.clone())
+            .unwrap_or_default();
+        // th-flow-0025 is `rules: [outbound, outbound]`: position 1 learns and is judged, so
+        // position 0 is not fed as well; th-flow-0026 shares 0025's history, so its learning
+        // position is not fed either.
+        assert!(base.contains(&(port, 1)), "{base:?}");
+        assert!(!base.contains(&(port, 0)), "{base:?}");
+        assert!(!base.contains(&(ldap, 0)), "{base:?}");
+        assert_eq!(
+            p.correlations[port as usize].history,
+            p.correlations[ldap as usize].history
+        );
+        // Every history is fed by at most one position of each correlation per rule.
+        for r in &p.rules {
+            let mut h: Vec<(usize, u32)> = r
+                .feeds
+                .iter()
+                .filter_map(|&(c, _)| p.correlations[c as usize].history.map(|h| (h, c)))
+                .collect();
+            let n = h.len();
+            h.sort_unstable();
+            h.dedup();
+            assert_eq!(h.len(), n, "{} feeds a history twice", r.rule.id);
+        }
     }
 
     #[test]
