@@ -26,17 +26,60 @@ pub const MAX_DISTINCT: usize = 4096;
 pub const SUB_BUCKETS: i64 = 4;
 
 /// The earliest event of a bucket (or first-seen tuple), kept small because there is one per
-/// correlation bucket: the strings that repeat (account, region, resource) are shared through
-/// the detector's [`Interner`], and a flow's sample is kept as its typed fields, rendered only
-/// for the findings.
+/// correlation bucket: the strings that repeat (account, region, resource, a flow's interface)
+/// are one [`Ctx`] shared through the detector's [`Interner`] (one pointer, one lookup and one
+/// reference count per head, not four or five), and a flow's sample is kept as its typed
+/// fields, rendered only for the findings.
 #[derive(Debug, Clone)]
 struct Head {
     t: i64,
-    account: Arc<str>,
-    region: Arc<str>,
-    kind: Arc<str>,
-    id: Arc<str>,
+    ctx: Arc<Ctx>,
     sample: Snap,
+}
+
+/// What heads share: (account, region, resource type, resource id) and a flow's interface id.
+#[derive(Debug, PartialEq, Eq)]
+struct Ctx {
+    account: Box<str>,
+    region: Box<str>,
+    kind: Box<str>,
+    id: Box<str>,
+    interface: Option<Box<str>>,
+}
+
+/// A [`Ctx`] borrowed from an event (hashed the same way, so the interner is asked without
+/// copying anything).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CtxRef<'a> {
+    account: &'a str,
+    region: &'a str,
+    kind: &'a str,
+    id: &'a str,
+    interface: Option<&'a str>,
+}
+
+impl Ctx {
+    fn borrowed(&self) -> CtxRef<'_> {
+        CtxRef {
+            account: &self.account,
+            region: &self.region,
+            kind: &self.kind,
+            id: &self.id,
+            interface: self.interface.as_deref(),
+        }
+    }
+}
+
+impl std::hash::Hash for Ctx {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.borrowed().hash(h)
+    }
+}
+
+impl hashbrown::Equivalent<Arc<Ctx>> for CtxRef<'_> {
+    fn equivalent(&self, k: &Arc<Ctx>) -> bool {
+        *self == k.borrowed()
+    }
 }
 
 /// A head's sample event.
@@ -46,10 +89,10 @@ enum Snap {
     Built(Box<Sample>),
 }
 
-impl Snap {
+impl Head {
     fn sample(&self) -> Sample {
-        match self {
-            Snap::Flow(f) => f.sample(),
+        match &self.sample {
+            Snap::Flow(f) => f.sample(self.ctx.interface.as_deref()),
             Snap::Built(s) => (**s).clone(),
         }
     }
@@ -70,16 +113,25 @@ impl Ord for Head {
     /// (time, account, region, resource, sample), the sample by its text as findings order
     /// samples: rendered only when everything before it ties.
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        let same = Arc::ptr_eq(&self.ctx, &o.ctx);
+        let (a, b) = (&self.ctx, &o.ctx);
         self.t
             .cmp(&o.t)
-            .then_with(|| self.account.cmp(&o.account))
-            .then_with(|| self.region.cmp(&o.region))
-            .then_with(|| self.kind.cmp(&o.kind))
-            .then_with(|| self.id.cmp(&o.id))
+            .then_with(|| {
+                if same {
+                    return std::cmp::Ordering::Equal;
+                }
+                (&a.account, &a.region, &a.kind, &a.id)
+                    .cmp(&(&b.account, &b.region, &b.kind, &b.id))
+            })
             .then_with(|| match (&self.sample, &o.sample) {
-                (Snap::Flow(a), Snap::Flow(b)) if a == b => std::cmp::Ordering::Equal,
-                (Snap::Built(a), Snap::Built(b)) => a.cmp(b),
-                (a, b) => a.sample().cmp(&b.sample()),
+                (Snap::Flow(x), Snap::Flow(y))
+                    if x == y && (same || a.interface == b.interface) =>
+                {
+                    std::cmp::Ordering::Equal
+                }
+                (Snap::Built(x), Snap::Built(y)) => x.cmp(y),
+                _ => self.sample().cmp(&o.sample()),
             })
     }
 }
@@ -87,7 +139,6 @@ impl Ord for Head {
 /// A flow record's fields that its sample shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct FlowSnap {
-    interface: Option<Arc<str>>,
     srcaddr: Option<std::net::IpAddr>,
     dstaddr: Option<std::net::IpAddr>,
     srcport: Option<u16>,
@@ -98,10 +149,9 @@ struct FlowSnap {
 }
 
 impl FlowSnap {
-    /// The record's fields; `interface` is its interface id, shared or not.
-    fn of(r: &FlowRecord<'_>, interface: Option<Arc<str>>) -> Self {
+    /// The record's fields (its interface id is kept in the head's [`Ctx`]).
+    fn of(r: &FlowRecord<'_>) -> Self {
         FlowSnap {
-            interface,
             srcaddr: r.srcaddr,
             dstaddr: r.dstaddr,
             srcport: r.srcport,
@@ -112,7 +162,7 @@ impl FlowSnap {
         }
     }
 
-    fn sample(&self) -> Sample {
+    fn sample(&self, interface: Option<&str>) -> Sample {
         let action = self.action.map(|a| match a {
             trailhound_model::FlowAction::Accept => "ACCEPT",
             trailhound_model::FlowAction::Reject => "REJECT",
@@ -123,7 +173,7 @@ impl FlowSnap {
         Sample {
             text: format!(
                 "{} {}:{} -> {}:{} proto {} {} {} bytes",
-                self.interface.as_deref().unwrap_or("-"),
+                interface.unwrap_or("-"),
                 or_dash(self.srcaddr),
                 or_dash(self.srcport),
                 or_dash(self.dstaddr),
@@ -145,16 +195,22 @@ impl FlowSnap {
     }
 }
 
-/// One detector's shared copies of the strings that heads repeat.
+/// One detector's shared copies of the [`Ctx`]s that heads repeat.
 #[derive(Debug, Clone, Default)]
-struct Interner(hashbrown::HashSet<Arc<str>>);
+struct Interner(hashbrown::HashSet<Arc<Ctx>>);
 
 impl Interner {
-    fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.0.get(s) {
+    fn get(&mut self, c: CtxRef<'_>) -> Arc<Ctx> {
+        if let Some(a) = self.0.get(&c) {
             return Arc::clone(a);
         }
-        let a: Arc<str> = Arc::from(s);
+        let a = Arc::new(Ctx {
+            account: c.account.into(),
+            region: c.region.into(),
+            kind: c.kind.into(),
+            id: c.id.into(),
+            interface: c.interface.map(Into::into),
+        });
         self.0.insert(Arc::clone(&a));
         a
     }
@@ -169,17 +225,21 @@ impl Interner {
         region: &str,
     ) -> Head {
         let (kind, id) = resource_ref(specs, ev, account);
+        let interface = match ev {
+            Event::Flow(r) => r.interface_id(),
+            _ => None,
+        };
         Head {
             t,
-            account: self.get(account),
-            region: self.get(region),
-            kind: self.get(kind),
-            id: self.get(&id),
+            ctx: self.get(CtxRef {
+                account,
+                region,
+                kind,
+                id: &id,
+                interface,
+            }),
             sample: match ev {
-                Event::Flow(r) => {
-                    let interface = r.interface_id().map(|i| self.get(i));
-                    Snap::Flow(FlowSnap::of(r, interface))
-                }
+                Event::Flow(r) => Snap::Flow(FlowSnap::of(r)),
                 _ => Snap::Built(Box::new(sample(ev))),
             },
         }
@@ -586,7 +646,7 @@ fn sample(ev: &Event<'_, '_>) -> Sample {
                 ..Evidence::default()
             },
         },
-        Event::Flow(r) => FlowSnap::of(r, r.interface_id().map(Arc::from)).sample(),
+        Event::Flow(r) => FlowSnap::of(r).sample(r.interface_id()),
         Event::Dns(r, _) => {
             let from = match (&r.instance, r.srcaddr) {
                 (Some(i), _) => i.to_string(),
@@ -1198,7 +1258,7 @@ fn fold_head(
     head: Head,
 ) {
     let t = head.t;
-    let smp = head.sample.sample();
+    let smp = head.sample();
     let part = Agg {
         rule,
         severity: c.rule.finding.severity,
@@ -1214,11 +1274,11 @@ fn fold_head(
                 part,
                 Key {
                     finding_type: c.rule.finding.finding_type.clone(),
-                    account: head.account.to_string(),
-                    region: head.region.to_string(),
+                    account: head.ctx.account.to_string(),
+                    region: head.ctx.region.to_string(),
                     resource: Resource {
-                        kind: head.kind.to_string(),
-                        id: head.id.to_string(),
+                        kind: head.ctx.kind.to_string(),
+                        id: head.ctx.id.to_string(),
                     },
                 },
             ))
