@@ -362,10 +362,11 @@ type Groups = HashMap<GroupId, Buckets, GroupIdHash>;
 /// U+001F. The text is never needed again (a finding's key comes from its earliest event), and a
 /// flow scan holds hundreds of thousands of groups: one per source and destination pair for the
 /// DoS and port-scan rules. Keyed by text, each group cost an allocation, and every lookup hashed
-/// and compared a 20–40 byte string; a 16-byte id costs neither. The seeds are drawn once per
-/// process, so no one can craft logs whose groups collide; two groups collide by chance with
-/// probability ~2^-128 per pair. Nothing is ordered by the id (merges of group findings do not
-/// depend on order), so results stay the same from run to run.
+/// and compared a 20–40 byte string; a 16-byte id costs neither. The two 64-bit halves come
+/// from differently seeded hashes with seeds drawn once per process, so colliding group values
+/// cannot be worked out ahead of a run, and two groups collide by chance with probability well
+/// under 2^-64 per pair. Nothing is ordered by the id (merges of group findings do not depend on
+/// order), so results stay the same from run to run.
 type GroupId = u128;
 
 fn group_id(key: &str) -> GroupId {
