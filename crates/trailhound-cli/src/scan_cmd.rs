@@ -190,24 +190,28 @@ pub fn write_atomic_with(
     path: &Path,
     write: impl FnOnce(&mut (dyn Write + Send)) -> Result<()>,
 ) -> Result<()> {
+    /// Writes through a buffer straight into `w` (stdout, a device, a pipe).
+    fn direct(
+        w: impl Write + Send,
+        what: &str,
+        write: impl FnOnce(&mut (dyn Write + Send)) -> Result<()>,
+    ) -> Result<()> {
+        let mut b = std::io::BufWriter::with_capacity(1 << 20, w);
+        write(&mut b).with_context(|| format!("writing {what}"))?;
+        b.flush().with_context(|| format!("writing {what}"))
+    }
     if path == Path::new("-") {
-        let mut so = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
-        write(&mut so).context("writing to stdout")?;
-        return so.flush().context("writing to stdout");
+        return direct(std::io::stdout(), "to stdout", write);
     }
     let resolved;
     let path = match std::fs::metadata(path) {
         Ok(m) if !m.is_file() && !m.is_dir() => {
-            let context = || format!("writing {}", path.display());
-            let mut f = std::io::BufWriter::with_capacity(
-                1 << 20,
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .with_context(context)?,
-            );
-            write(&mut f).with_context(context)?;
-            return f.flush().with_context(context);
+            let what = path.display().to_string();
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("writing {what}"))?;
+            return direct(f, &what, write);
         }
         Ok(m) if m.is_file() && path.is_symlink() => {
             resolved = std::fs::canonicalize(path)

@@ -164,18 +164,19 @@ fn findings_go_to_the_output_file() {
 #[test]
 fn devices_pipes_and_links_are_written_in_place() {
     use std::os::unix::fs::FileTypeExt;
+    let s3 = fixtures("s3");
+    let scan_to = |out: &std::path::Path| {
+        let (code, _, stderr) = run(&[
+            "scan",
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+            s3.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+    };
     // A device is written, not replaced by a renamed temporary file.
-    let o = bin()
-        .args(["scan", "-q", "-o", "/dev/null"])
-        .arg(fixtures("s3"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    scan_to(std::path::Path::new("/dev/null"));
     let null = std::fs::metadata("/dev/null").unwrap();
     assert!(
         null.file_type().is_char_device(),
@@ -196,18 +197,7 @@ fn devices_pipes_and_links_are_written_in_place() {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
     };
-    let o = bin()
-        .args(["scan", "-q", "-o"])
-        .arg(&fifo)
-        .arg(fixtures("s3"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    scan_to(&fifo);
     // (Checked before joining: had the pipe been replaced, its reader would wait forever.)
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     let text = reader.join().unwrap();
@@ -218,18 +208,7 @@ fn devices_pipes_and_links_are_written_in_place() {
     std::fs::write(&target, "old\n").unwrap();
     let link = dir.path().join("link.jsonl");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let o = bin()
-        .args(["scan", "-q", "-o"])
-        .arg(&link)
-        .arg(fixtures("s3"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    scan_to(&link);
     assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
     let text = std::fs::read_to_string(&target).unwrap();
     assert_eq!(text.lines().count(), 2, "{text}");
