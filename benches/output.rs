@@ -62,8 +62,8 @@ fn findings() -> Vec<Finding> {
                     }
                 },
                 count: 1 + (i as u64 % 7),
-                first_seen: "2024-06-01T01:19:01.000Z".into(),
-                last_seen: "2024-06-01T02:19:01.000Z".into(),
+                first_seen: 1_717_204_741_000,
+                last_seen: 1_717_208_341_000,
                 rule_id: "th-ct-0031".into(),
                 rule_path: "rules/cloudtrail/discovery/th-ct-0031_anomalous_discovery.yml".into(),
                 attack: vec!["attack.discovery".into(), "attack.t1580".into()],

@@ -11,7 +11,7 @@ use hashbrown::{Equivalent, HashMap};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use trailhound_model::time::format_millis;
+use trailhound_model::time::{EpochMillis, format_millis, millis_text};
 
 /// Samples kept per finding.
 pub const MAX_SAMPLES: usize = 5;
@@ -278,10 +278,13 @@ pub struct Finding {
     pub resource: Resource,
     /// Matching events.
     pub count: u64,
-    /// Earliest event (RFC 3339, ms, UTC).
-    pub first_seen: String,
-    /// Latest event.
-    pub last_seen: String,
+    /// Earliest event (epoch ms; written as RFC 3339 with milliseconds, UTC, e.g.
+    /// `2024-01-01T00:00:00.000Z`).
+    #[serde(serialize_with = "rfc3339")]
+    pub first_seen: EpochMillis,
+    /// Latest event (the same).
+    #[serde(serialize_with = "rfc3339")]
+    pub last_seen: EpochMillis,
     /// The rule's id (Sigma's UUID where it has one).
     pub rule_id: String,
     /// The rule's file.
@@ -314,14 +317,20 @@ pub fn finding_id(k: &Key) -> String {
         .collect()
 }
 
-/// Reads a finding time back (epoch ms).
-pub fn parse_time(t: &str) -> Option<i64> {
-    trailhound_model::time::parse_timestamp(t)
+/// A finding time as its text (see [`Finding::first_seen`]).
+pub fn ts(t: EpochMillis) -> String {
+    format_millis(t)
 }
 
-/// Formats a time for findings.
-pub fn ts(t: i64) -> String {
-    format_millis(t)
+fn rfc3339<S: serde::Serializer>(t: &EpochMillis, s: S) -> Result<S::Ok, S::Error> {
+    match millis_text(*t) {
+        // ASCII digits and punctuation only.
+        Some(b) => match std::str::from_utf8(&b) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => s.serialize_str(&format_millis(*t)),
+        },
+        None => s.serialize_str(&format_millis(*t)),
+    }
 }
 
 #[cfg(test)]

@@ -150,15 +150,50 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
-/// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (the form ASFF asks for).
-pub fn format_millis(t: EpochMillis) -> String {
+/// Epoch milliseconds as the 24 bytes of `YYYY-MM-DDTHH:MM:SS.mmmZ` (the form ASFF asks for),
+/// without allocating: the writers put one or two of these in every finding. `None` for a year
+/// outside 0–9999, which that form cannot hold ([`format_millis`] writes those too).
+pub fn millis_text(t: EpochMillis) -> Option<[u8; 24]> {
     let days = t.div_euclid(86_400_000);
     let rem = t.rem_euclid(86_400_000);
     let (y, m, d) = civil_from_days(days);
+    let y = u32::try_from(y).ok().filter(|y| *y <= 9999)?;
     let (h, rem) = (rem / 3_600_000, rem % 3_600_000);
     let (mi, rem) = (rem / 60_000, rem % 60_000);
     let (s, ms) = (rem / 1000, rem % 1000);
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+    let mut b = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    // `rem` is below a day, so every part fits its width.
+    put(0, 4, y);
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, h as u32);
+    put(14, 2, mi as u32);
+    put(17, 2, s as u32);
+    put(20, 3, ms as u32);
+    Some(b)
+}
+
+/// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (years outside 0–9999 with as many
+/// digits and the sign they need).
+pub fn format_millis(t: EpochMillis) -> String {
+    match millis_text(t) {
+        Some(b) => b.iter().copied().map(char::from).collect(),
+        None => {
+            let days = t.div_euclid(86_400_000);
+            let rem = t.rem_euclid(86_400_000);
+            let (y, m, d) = civil_from_days(days);
+            let (h, rem) = (rem / 3_600_000, rem % 3_600_000);
+            let (mi, rem) = (rem / 60_000, rem % 60_000);
+            let (s, ms) = (rem / 1000, rem % 1000);
+            format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+        }
+    }
 }
 
 #[cfg(test)]
@@ -171,6 +206,23 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
         }
+    }
+
+    #[test]
+    fn formats_what_it_parses() {
+        for t in [0, 1, 999, 1_700_000_000_123, 253_402_300_799_999, -1] {
+            let text = format_millis(t);
+            assert_eq!(text.len(), 24, "{text}");
+            assert_eq!(parse_timestamp(&text), Some(t), "{text}");
+        }
+        assert_eq!(format_millis(-1), "1969-12-31T23:59:59.999Z");
+        // Year 10000 and year -1 do not fit the fixed form.
+        assert_eq!(millis_text(253_402_300_800_000), None);
+        assert_eq!(
+            format_millis(253_402_300_800_000),
+            "10000-01-01T00:00:00.000Z"
+        );
+        assert!(millis_text(-62_167_219_200_001).is_none());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde_json::Value;
 use trailhound_detect::finding::{Evidence, Finding};
 
 use crate::OutputError;
-use crate::json::json_str;
+use crate::json::{json_str, json_time};
 
 /// Settings of the ASFF output.
 #[derive(Debug, Clone)]
@@ -219,6 +219,9 @@ impl<'o> Obj<'o> {
     fn str(&mut self, k: &str, v: &str) {
         json_str(self.key(k), v);
     }
+    fn time(&mut self, k: &str, t: i64) {
+        json_time(self.key(k), t);
+    }
     fn raw(&mut self, k: &str, v: &str) {
         self.key(k).extend_from_slice(v.as_bytes());
     }
@@ -368,8 +371,8 @@ fn action_and_network(o: &mut Obj<'_>, net: &mut Vec<u8>, f: &Finding, e: &Evide
             d.str("Domain", &clip(s, 128));
             d.close();
         }
-        c.str("FirstSeen", &f.first_seen);
-        c.str("LastSeen", &f.last_seen);
+        c.time("FirstSeen", f.first_seen);
+        c.time("LastSeen", f.last_seen);
         c.ip_details("RemoteIpDetails", caller.and_then(|(_, ip)| ip));
         if let Some(s) = &e.service {
             c.str("ServiceName", &clip(s, 1024));
@@ -630,14 +633,14 @@ fn write_with(out: &mut Vec<u8>, sc: &mut Scratch, f: &Finding, o: &AsffOptions,
         p.raw("Types", &rule.types);
         p.close();
     }
-    v.str("FirstObservedAt", &f.first_seen);
+    v.time("FirstObservedAt", f.first_seen);
     v.raw("GeneratorId", &rule.generator_id);
     sc.text.clear();
     for part in ["trailhound/", account, "/", region, "/", &f.id] {
         sc.text.push_str(part);
     }
     v.str("Id", &clip(&sc.text, 512));
-    v.str("LastObservedAt", &f.last_seen);
+    v.time("LastObservedAt", f.last_seen);
     if !sc.net.is_empty() {
         v.key("Network").extend_from_slice(&sc.net);
     }
@@ -834,8 +837,8 @@ mod tests {
                 id: "i-1".into(),
             },
             count: 3,
-            first_seen: "2024-01-01T00:00:00.000Z".into(),
-            last_seen: "2024-01-01T00:01:00.000Z".into(),
+            first_seen: 1_704_067_200_000,
+            last_seen: 1_704_067_260_000,
             rule_id: "r".into(),
             rule_path: "p.yml".into(),
             attack: vec!["attack.t1046".into()],

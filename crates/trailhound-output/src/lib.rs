@@ -15,7 +15,7 @@
 //!     title: "Trail stopped".into(), description: "A trail was stopped.".into(),
 //!     account: Some("111122223333".into()), region: Some("us-east-1".into()),
 //!     resource: Resource { kind: "AccessKey".into(), id: "AKIAEXAMPLE".into() },
-//!     count: 1, first_seen: "2024-01-01T00:00:00.000Z".into(), last_seen: "2024-01-01T00:00:00.000Z".into(),
+//!     count: 1, first_seen: 1_704_067_200_000, last_seen: 1_704_067_200_000,
 //!     rule_id: "th-ct-0001".into(), rule_path: "rules/x.yml".into(), attack: vec![],
 //!     samples: vec![], evidence: vec![],
 //! };
@@ -87,8 +87,6 @@ fn prefetch(f: &trailhound_detect::finding::Finding) {
             &f.description,
             &f.resource.kind,
             &f.resource.id,
-            &f.first_seen,
-            &f.last_seen,
             &f.rule_id,
             &f.rule_path,
         ] {

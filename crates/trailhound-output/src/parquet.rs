@@ -36,10 +36,6 @@ fn perr(e: impl std::fmt::Display) -> OutputError {
     OutputError::Parquet(e.to_string())
 }
 
-fn ms(t: &str) -> Option<i64> {
-    trailhound_detect::finding::parse_time(t)
-}
-
 fn dict() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
 }
@@ -136,11 +132,11 @@ fn findings_batch(schema: &Arc<Schema>, fs: &[Finding]) -> Result<RecordBatch, O
         Arc::new(resource),
         Arc::new(UInt64Array::from_iter_values(fs.iter().map(|f| f.count))),
         Arc::new(
-            TimestampMillisecondArray::from_iter(fs.iter().map(|f| ms(&f.first_seen)))
+            TimestampMillisecondArray::from_iter_values(fs.iter().map(|f| f.first_seen))
                 .with_timezone("UTC"),
         ),
         Arc::new(
-            TimestampMillisecondArray::from_iter(fs.iter().map(|f| ms(&f.last_seen)))
+            TimestampMillisecondArray::from_iter_values(fs.iter().map(|f| f.last_seen))
                 .with_timezone("UTC"),
         ),
         dict_col(fs.iter().map(|f| Some(f.rule_id.as_str()))),
@@ -319,13 +315,11 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
     ]);
     // Columns that OCSF repeats (the title as `message`, the region under `cloud` and each
     // resource, the times under `finding_info`) are built once and shared.
-    let first: Vec<Option<i64>> = fs.iter().map(|f| ms(&f.first_seen)).collect();
-    let last: Vec<Option<i64>> = fs.iter().map(|f| ms(&f.last_seen)).collect();
-    let time: ArrayRef = Arc::new(Int64Array::from_iter_values(
-        last.iter().map(|t| t.unwrap_or(0)),
+    let first_col: ArrayRef = Arc::new(Int64Array::from_iter_values(
+        fs.iter().map(|f| f.first_seen),
     ));
-    let first_col: ArrayRef = Arc::new(Int64Array::from(first));
-    let last_col: ArrayRef = Arc::new(Int64Array::from(last));
+    let last_col: ArrayRef = Arc::new(Int64Array::from_iter_values(fs.iter().map(|f| f.last_seen)));
+    let time = last_col.clone();
     let title = strs(fs.iter().map(|f| Some(f.title.as_str())));
     let region = strs(fs.iter().map(|f| f.region.as_deref()));
     let finding_info = st(vec![

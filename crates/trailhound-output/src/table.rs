@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use rayon::prelude::*;
 
-use trailhound_detect::finding::Finding;
+use trailhound_detect::finding::{Finding, ts};
 
 /// Table settings.
 #[derive(Debug, Clone, Copy)]
@@ -41,12 +41,13 @@ fn fit(s: &str, w: usize) -> String {
 
 fn range(f: &Finding) -> String {
     // 2024-01-01T00:00:00.000Z → 2024-01-01 00:00
-    let short = |t: &str| {
+    let short = |t: i64| {
+        let t = ts(t);
         t.get(..16)
             .map(|x| x.replace('T', " "))
-            .unwrap_or_else(|| t.to_owned())
+            .unwrap_or_else(|| t.clone())
     };
-    let (a, b) = (short(&f.first_seen), short(&f.last_seen));
+    let (a, b) = (short(f.first_seen), short(f.last_seen));
     if a == b {
         a
     } else if a.get(..10) == b.get(..10) {
@@ -133,8 +134,8 @@ mod tests {
                 id: "AKIAVERYLONGACCESSKEYIDENTIFIER0001".into(),
             },
             count: 12,
-            first_seen: "2024-01-01T00:00:00.000Z".into(),
-            last_seen: "2024-01-01T03:30:00.000Z".into(),
+            first_seen: 1_704_067_200_000,
+            last_seen: 1_704_079_800_000,
             rule_id: String::new(),
             rule_path: String::new(),
             attack: vec![],
