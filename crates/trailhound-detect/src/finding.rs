@@ -11,7 +11,7 @@ use hashbrown::{Equivalent, HashMap};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use trailhound_model::time::{EpochMillis, format_millis, millis_text};
+use trailhound_model::time::{EpochMillis, format_millis, with_millis_text};
 
 /// Samples kept per finding.
 pub const MAX_SAMPLES: usize = 5;
@@ -323,14 +323,7 @@ pub fn ts(t: EpochMillis) -> String {
 }
 
 fn rfc3339<S: serde::Serializer>(t: &EpochMillis, s: S) -> Result<S::Ok, S::Error> {
-    match millis_text(*t) {
-        // ASCII digits and punctuation only.
-        Some(b) => match std::str::from_utf8(&b) {
-            Ok(text) => s.serialize_str(text),
-            Err(_) => s.serialize_str(&format_millis(*t)),
-        },
-        None => s.serialize_str(&format_millis(*t)),
-    }
+    with_millis_text(*t, |text| s.serialize_str(text))
 }
 
 #[cfg(test)]

@@ -150,17 +150,22 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
-/// Epoch milliseconds as the 24 bytes of `YYYY-MM-DDTHH:MM:SS.mmmZ` (the form ASFF asks for),
-/// without allocating: the writers put one or two of these in every finding. `None` for a year
-/// outside 0–9999, which that form cannot hold ([`format_millis`] writes those too).
-pub fn millis_text(t: EpochMillis) -> Option<[u8; 24]> {
-    let days = t.div_euclid(86_400_000);
-    let rem = t.rem_euclid(86_400_000);
-    let (y, m, d) = civil_from_days(days);
-    let y = u32::try_from(y).ok().filter(|y| *y <= 9999)?;
+/// The civil parts `(year, month, day, hour, minute, second, millisecond)` of epoch ms.
+fn parts(t: EpochMillis) -> (i64, u32, u32, u32, u32, u32, u32) {
+    let (y, m, d) = civil_from_days(t.div_euclid(86_400_000));
+    // Below a day, so every part fits a u32.
+    let rem = t.rem_euclid(86_400_000) as u32;
     let (h, rem) = (rem / 3_600_000, rem % 3_600_000);
     let (mi, rem) = (rem / 60_000, rem % 60_000);
-    let (s, ms) = (rem / 1000, rem % 1000);
+    (y, m, d, h, mi, rem / 1000, rem % 1000)
+}
+
+/// Epoch milliseconds as the 24 bytes of `YYYY-MM-DDTHH:MM:SS.mmmZ` (the form ASFF asks for),
+/// without allocating: the writers put one or two of these in every finding. `None` for a year
+/// outside 0–9999, which that form cannot hold ([`with_millis_text`] writes those too).
+pub fn millis_text(t: EpochMillis) -> Option<[u8; 24]> {
+    let (y, m, d, h, mi, s, ms) = parts(t);
+    let y = u32::try_from(y).ok().filter(|y| *y <= 9999)?;
     let mut b = *b"0000-00-00T00:00:00.000Z";
     let mut put = |at: usize, width: usize, mut v: u32| {
         for i in (at..at + width).rev() {
@@ -168,32 +173,33 @@ pub fn millis_text(t: EpochMillis) -> Option<[u8; 24]> {
             v /= 10;
         }
     };
-    // `rem` is below a day, so every part fits its width.
     put(0, 4, y);
     put(5, 2, m);
     put(8, 2, d);
-    put(11, 2, h as u32);
-    put(14, 2, mi as u32);
-    put(17, 2, s as u32);
-    put(20, 3, ms as u32);
+    put(11, 2, h);
+    put(14, 2, mi);
+    put(17, 2, s);
+    put(20, 3, ms);
     Some(b)
 }
 
-/// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (years outside 0–9999 with as many
-/// digits and the sign they need).
-pub fn format_millis(t: EpochMillis) -> String {
-    match millis_text(t) {
-        Some(b) => b.iter().copied().map(char::from).collect(),
-        None => {
-            let days = t.div_euclid(86_400_000);
-            let rem = t.rem_euclid(86_400_000);
-            let (y, m, d) = civil_from_days(days);
-            let (h, rem) = (rem / 3_600_000, rem % 3_600_000);
-            let (mi, rem) = (rem / 60_000, rem % 60_000);
-            let (s, ms) = (rem / 1000, rem % 1000);
-            format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
-        }
+/// Calls `f` with epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`, from a stack buffer for years
+/// 0–9999 and formatted (as many digits and the sign they need) otherwise.
+pub fn with_millis_text<R>(t: EpochMillis, f: impl FnOnce(&str) -> R) -> R {
+    if let Some(b) = millis_text(t)
+        && let Ok(text) = std::str::from_utf8(&b)
+    {
+        return f(text);
     }
+    let (y, m, d, h, mi, s, ms) = parts(t);
+    f(&format!(
+        "{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z"
+    ))
+}
+
+/// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (see [`with_millis_text`]).
+pub fn format_millis(t: EpochMillis) -> String {
+    with_millis_text(t, str::to_owned)
 }
 
 #[cfg(test)]

@@ -57,18 +57,15 @@ fn needs_escape(b: &[u8]) -> bool {
     blocks.remainder().iter().any(|&x| bad(x))
 }
 
-/// Appends an `f64` as serde_json writes it (shortest round-trip form, `2.0` not `2`;
-/// non-finite numbers as `null`).
 /// A finding time as a JSON string (`"2024-01-01T00:00:00.000Z"`); the text needs no escapes.
 pub(crate) fn json_time(out: &mut Vec<u8>, t: i64) {
     out.push(b'"');
-    match trailhound_model::time::millis_text(t) {
-        Some(b) => out.extend_from_slice(&b),
-        None => out.extend_from_slice(trailhound_model::time::format_millis(t).as_bytes()),
-    }
+    trailhound_model::time::with_millis_text(t, |text| out.extend_from_slice(text.as_bytes()));
     out.push(b'"');
 }
 
+/// Appends an `f64` as serde_json writes it (shortest round-trip form, `2.0` not `2`;
+/// non-finite numbers as `null`).
 pub(crate) fn json_f64(out: &mut Vec<u8>, v: f64) {
     if v.is_finite() {
         out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
