@@ -243,6 +243,55 @@ pub fn write_atomic_with(
     Ok(())
 }
 
+/// Threads that serialise, write and sync `asff-batches` files at once (2 to 8 measured: 8
+/// syncs fastest to a disk; the file system commits concurrent syncs together).
+const BATCH_WORKERS: usize = 8;
+
+/// A file sink for [`write_atomic_files`]: `sink(name, parts)` writes one file of `dir`.
+type FileSink<'a> = dyn Fn(&str, &[&[u8]]) -> std::io::Result<()> + Sync + 'a;
+
+/// Writes files into the folder `dir` the way [`write_atomic`] writes one: `write` is given a sink
+/// that writes each file (from any thread) to a temporary name and syncs it; only once `write`
+/// succeeded are they renamed, in name order, and the folder synced, so a crash leaves each file
+/// whole or absent, and a failure removes the temporary files and names the file that failed.
+pub fn write_atomic_files(
+    dir: &Path,
+    write: impl FnOnce(&FileSink<'_>) -> Result<()>,
+) -> Result<()> {
+    let pid = std::process::id();
+    let written = std::sync::Mutex::new(Vec::<(String, PathBuf)>::new());
+    let sink = |name: &str, parts: &[&[u8]]| -> std::io::Result<()> {
+        let tmp = dir.join(format!(".{name}.{pid}.tmp"));
+        let res = std::fs::File::create(&tmp).and_then(|mut f| {
+            if let Ok(mut w) = written.lock() {
+                w.push((name.to_owned(), tmp));
+            }
+            parts.iter().try_for_each(|p| f.write_all(p))?;
+            f.sync_all()
+        });
+        res.map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.join(name).display())))
+    };
+    let res = write(&sink);
+    let mut files = written.into_inner().unwrap_or_default();
+    let renamed = res.and_then(|()| {
+        files.sort_unstable();
+        files.iter().try_for_each(|(name, tmp)| {
+            let path = dir.join(name);
+            std::fs::rename(tmp, &path).with_context(|| format!("writing {}", path.display()))
+        })
+    });
+    if let Err(e) = renamed {
+        for (_, tmp) in &files {
+            let _ = std::fs::remove_file(tmp);
+        }
+        return Err(e);
+    }
+    // The renames are entries of the folder: they are durable once it is synced.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing the folder {}", dir.display()))
+}
+
 pub fn run(args: ScanArgs) -> Result<ExitCode> {
     let range = TimeRange {
         since: args
@@ -380,11 +429,12 @@ fn write_findings(args: &ScanArgs, findings: &[trailhound::Finding]) -> Result<(
                 bail!("--format asff-batches writes one file per request: give a folder with -o");
             };
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            let bodies = asff::batches(findings, &asff_opts).context("serialising ASFF")?;
-            for (i, body) in bodies.iter().enumerate() {
-                write_atomic(&dir.join(format!("batch-{:04}.json", i + 1)), body)?;
-            }
-            Ok(())
+            write_atomic_files(dir, |sink| {
+                asff::write_batches(findings, &asff_opts, BATCH_WORKERS, |i, parts| {
+                    sink(&format!("batch-{:04}.json", i + 1), parts)
+                })?;
+                Ok(())
+            })
         }
         Format::Parquet | Format::OcsfParquet => {
             if args.output.is_none() {
@@ -568,4 +618,55 @@ pub fn render_summary(s: &ScanSummary) -> String {
         let _ = writeln!(out, "  input errors: exit code 2");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .map(|r| {
+                r.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn files_appear_whole_once_all_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        write_atomic_files(dir.path(), |sink| {
+            for i in (0..20).rev() {
+                sink(&format!("f{i:02}"), &[b"head ", i.to_string().as_bytes()])?;
+                // Nothing has its final name before every file is written.
+                assert!(listing(dir.path()).iter().all(|n| n.ends_with(".tmp")));
+            }
+            Ok(())
+        })
+        .unwrap();
+        let names = listing(dir.path());
+        assert_eq!(
+            names,
+            (0..20).map(|i| format!("f{i:02}")).collect::<Vec<_>>()
+        );
+        assert_eq!(std::fs::read(dir.path().join("f07")).unwrap(), b"head 7");
+    }
+
+    #[test]
+    fn a_failure_leaves_no_file_and_names_the_one_that_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = write_atomic_files(dir.path(), |sink| {
+            sink("a", &[b"x"])?;
+            // A name in a folder that does not exist: creating it fails.
+            sink("missing/b", &[b"y"])?;
+            Ok(())
+        });
+        let e = format!("{:#}", r.unwrap_err());
+        assert!(e.contains("missing/b"), "{e}");
+        assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+    }
 }
