@@ -483,9 +483,13 @@ pub fn render_findings(findings: &[trailhound::Finding]) -> String {
     }
     let mut by_label: BTreeMap<&str, usize> = BTreeMap::new();
     let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
-    for f in findings {
-        *by_label.entry(f.severity_label).or_default() += 1;
-        *by_type.entry(f.finding_type.as_str()).or_default() += 1;
+    // Findings come sorted by type: count runs, and look each run up once (a lookup per finding
+    // compared type names ~20 times each, a few percent of writing 100,000 findings).
+    for run in findings
+        .chunk_by(|a, b| a.finding_type == b.finding_type && a.severity_label == b.severity_label)
+    {
+        *by_label.entry(run[0].severity_label).or_default() += run.len();
+        *by_type.entry(run[0].finding_type.as_str()).or_default() += run.len() as u64;
     }
     let _ = writeln!(
         out,
@@ -634,6 +638,48 @@ mod tests {
             .unwrap_or_default();
         v.sort();
         v
+    }
+
+    fn finding(ty: &str, label: &'static str) -> trailhound::Finding {
+        trailhound::Finding {
+            id: String::new(),
+            finding_type: ty.into(),
+            severity: 2.0,
+            severity_label: label,
+            title: String::new(),
+            description: String::new(),
+            account: None,
+            region: None,
+            resource: trailhound::detect::finding::Resource {
+                kind: "Other".into(),
+                id: "x".into(),
+            },
+            count: 1,
+            first_seen: 0,
+            last_seen: 0,
+            rule_id: String::new(),
+            rule_path: String::new(),
+            attack: vec![],
+            samples: vec![],
+            evidence: vec![],
+        }
+    }
+
+    #[test]
+    fn findings_are_counted_per_severity_and_type_in_any_order() {
+        let fs: Vec<_> = ["B", "A", "A", "B", "B", "C"]
+            .iter()
+            .zip(["Low", "High", "High", "Low", "Medium", "Low"])
+            .map(|(t, l)| finding(t, l))
+            .collect();
+        let text = render_findings(&fs);
+        assert!(
+            text.contains("by severity: High 2, Medium 1, Low 3\n"),
+            "{text}"
+        );
+        for line in ["    2  A\n", "    3  B\n", "    1  C\n"] {
+            assert!(text.contains(line), "{line:?} in {text}");
+        }
     }
 
     #[test]
