@@ -621,7 +621,7 @@ fn meta<'e>(ev: &'e Event<'_, '_>) -> (i64, &'e str, &'e str) {
             r.account_id().unwrap_or(""),
             r.region().unwrap_or(""),
         ),
-        Event::Dns(r, _) => (
+        Event::Dns(r, ..) => (
             r.time,
             r.account_id.as_deref().unwrap_or(""),
             r.region.as_deref().unwrap_or(""),
@@ -648,7 +648,7 @@ fn sample(ev: &Event<'_, '_>) -> Sample {
             },
         },
         Event::Flow(r) => FlowSnap::of(r).sample(r.interface_id()),
-        Event::Dns(r, _) => {
+        Event::Dns(r, ..) => {
             let from = match (&r.instance, r.srcaddr) {
                 (Some(i), _) => i.to_string(),
                 (None, Some(a)) => a.to_string(),
@@ -1399,7 +1399,8 @@ impl RecordSink for Detector {
                     d
                 }
             };
-            let ev = Event::Dns(r, &derived);
+            let lazy = crate::fields::DnsLazy::default();
+            let ev = Event::Dns(r, &derived, &lazy);
             // The rules of the domains the name is under, read as the `query_name` field gives
             // it to `DomainSet::matches`.
             let mut cands: SmallVec<[u32; 16]> = SmallVec::new();

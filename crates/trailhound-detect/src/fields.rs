@@ -201,8 +201,17 @@ pub enum Event<'r, 'a> {
     /// VPC flow.
     Flow(&'r FlowRecord<'a>),
     /// Route 53 Resolver, with the values computed from its query name (each at most once,
-    /// however many rules and correlations read them; see [`DnsDerived`]).
-    Dns(&'r DnsRecord<'a>, &'r DnsDerived),
+    /// however many rules and correlations read them; see [`DnsDerived`]) and what is read from
+    /// the record's own text at most once ([`DnsLazy`]).
+    Dns(&'r DnsRecord<'a>, &'r DnsDerived, &'r DnsLazy<'a>),
+}
+
+/// Values of one resolver record found in its text on first use and kept for the record's other
+/// readers: `answers.Rdata`, which three rules of the pack read with different values (the memo
+/// of shared items does not join them), walked the answers array three times a record.
+#[derive(Debug, Default)]
+pub struct DnsLazy<'a> {
+    rdata: std::cell::OnceCell<Vals<'a>>,
 }
 
 /// The computed fields of one query name (`registered_domain`, `dga_score`, `tunnel_score`),
@@ -346,7 +355,7 @@ impl<'a> Event<'_, 'a> {
                     out.push(Val::Str(Cow::Borrowed(t)));
                 }
             }
-            (Event::Dns(r, _), FieldRef::Typed(t)) => match t {
+            (Event::Dns(r, ..), FieldRef::Typed(t)) => match t {
                 Typed::QueryName => {
                     out.push(Val::Str(match &r.query_name {
                         Cow::Borrowed(b) => Cow::Borrowed(b.strip_suffix('.').unwrap_or(b)),
@@ -395,7 +404,7 @@ impl<'a> Event<'_, 'a> {
                     out.push(Val::Str(Cow::Owned(ua_family(ua))));
                 }
             }
-            (Event::Dns(r, d), FieldRef::Computed(c)) => {
+            (Event::Dns(r, d, _), FieldRef::Computed(c)) => {
                 if let Some(v) = d.value(*c, r.query_name.as_ref()) {
                     let v = Cow::Owned(v.to_owned());
                     out.push(match c {
@@ -404,12 +413,21 @@ impl<'a> Event<'_, 'a> {
                     });
                 }
             }
-            (Event::Dns(r, _), FieldRef::Path(segs)) => {
+            (Event::Dns(r, _, lazy), FieldRef::Path(segs)) => {
                 let segs: SmallVec<[&str; 6]> = segs.iter().map(String::as_str).collect();
                 if let Some((&"answers", rest)) = segs.split_first() {
                     // Captured by the parse: walk the array, not the line.
                     if let Some(a) = r.answers {
-                        json_values(a, rest, out);
+                        if rest == ["Rdata"] {
+                            let rdata = lazy.rdata.get_or_init(|| {
+                                let mut v = Vals::new();
+                                json_values(a, rest, &mut v);
+                                v
+                            });
+                            out.extend(rdata.iter().cloned());
+                        } else {
+                            json_values(a, rest, out);
+                        }
                     }
                     return;
                 }
@@ -440,7 +458,7 @@ impl<'a> Event<'_, 'a> {
         match self {
             Event::CloudTrail(r) => out.extend(r.members.iter().map(|(_, v)| json_val(v))),
             Event::Flow(r) => out.push(Val::Str(Cow::Borrowed(r.line))),
-            Event::Dns(r, _) => match &r.fields {
+            Event::Dns(r, ..) => match &r.fields {
                 trailhound_model::Fields::Text(t) => out.push(Val::Complex(t)),
                 trailhound_model::Fields::Members(m) => {
                     out.extend(m.iter().map(|(_, v)| json_val(v)))
@@ -497,7 +515,8 @@ mod tests {
     fn dns_values(line: &str, field: &str) -> Vec<String> {
         let r = DnsRecord::parse(line).unwrap();
         let d = DnsDerived::default();
-        let ev = Event::Dns(&r, &d);
+        let lazy = DnsLazy::default();
+        let ev = Event::Dns(&r, &d, &lazy);
         let mut v = Vals::new();
         // Twice: the second read comes from the record's cache and must say the same.
         ev.values(field, &mut v);

@@ -19,19 +19,44 @@ type S<'a> = Option<Cow<'a, str>>;
 
 #[derive(Deserialize, Default)]
 struct RawIdentity<'a> {
-    #[serde(rename = "type", borrow, default)]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     kind: S<'a>,
-    #[serde(rename = "principalId", borrow, default)]
+    #[serde(
+        rename = "principalId",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     principal_id: S<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     arn: S<'a>,
     #[serde(rename = "accountId", borrow, default)]
     account_id: Option<LenientStr<'a>>,
-    #[serde(rename = "accessKeyId", borrow, default)]
+    #[serde(
+        rename = "accessKeyId",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     access_key_id: S<'a>,
-    #[serde(rename = "userName", borrow, default)]
+    #[serde(
+        rename = "userName",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     user_name: S<'a>,
-    #[serde(rename = "invokedBy", borrow, default)]
+    #[serde(
+        rename = "invokedBy",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     invoked_by: S<'a>,
     #[serde(rename = "sessionContext", borrow, default)]
     session_context: Option<RawSessionContext<'a>>,
@@ -47,9 +72,14 @@ struct RawSessionContext<'a> {
 
 #[derive(Deserialize, Default)]
 struct RawIssuer<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     arn: S<'a>,
-    #[serde(rename = "userName", borrow, default)]
+    #[serde(
+        rename = "userName",
+        borrow,
+        default,
+        deserialize_with = "crate::json::opt_cow"
+    )]
     user_name: S<'a>,
 }
 
@@ -278,6 +308,9 @@ mod tests {
         assert_eq!(r.time, 1_689_801_448_000);
         assert_eq!(r.event_source.as_deref(), Some("s3.amazonaws.com"));
         assert_eq!(r.identity.kind.as_deref(), Some("AssumedRole"));
+        // Read from the line, not copied (serde copies an `Option<Cow<str>>` unless told).
+        assert!(matches!(r.identity.kind, Some(Cow::Borrowed(_))));
+        assert!(matches!(r.identity.session_issuer_arn, Some(Cow::Borrowed(_))));
         assert_eq!(
             r.identity.session_issuer_arn.as_deref(),
             Some("arn:aws:iam::111122223333:role/web")

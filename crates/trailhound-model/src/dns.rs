@@ -24,27 +24,27 @@ struct RawDns<'a> {
     version: Option<LenientStr<'a>>,
     #[serde(borrow, default)]
     account_id: Option<LenientStr<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     region: S<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     vpc_id: S<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     query_timestamp: S<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     query_name: S<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     query_type: S<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     rcode: S<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     srcaddr: S<'a>,
     #[serde(borrow, default)]
     srcport: Option<LenientStr<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     transport: S<'a>,
     #[serde(borrow, default)]
     srcids: Option<RawSrcIds<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     firewall_rule_action: S<'a>,
     /// Kept as its text: the parse skips over it anyway, and rules that read `answers.Rdata`
     /// then walk only this slice instead of the whole line once per rule.
@@ -54,9 +54,9 @@ struct RawDns<'a> {
 
 #[derive(Deserialize, Default)]
 struct RawSrcIds<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     instance: S<'a>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "crate::json::opt_cow")]
     resolver_endpoint: S<'a>,
 }
 
@@ -324,6 +324,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.values("answers.Rdata"), vec!["1.1.1.1", "a\"b"]);
+    }
+
+    #[test]
+    fn texts_without_escapes_are_borrowed_from_the_line() {
+        let r = DnsRecord::parse(
+            r#"{"account_id":"1","region":"us-east-1","vpc_id":"vpc-1","query_timestamp":"2021-02-04T17:51:55Z","query_name":"x.example.","query_type":"A","rcode":"NOERROR","transport":"UDP","srcids":{"instance":"i-1","resolver_endpoint":"rslvr-1"},"firewall_rule_action":"ALERT"}"#,
+        )
+        .unwrap();
+        let borrowed = |c: &Option<Cow<'_, str>>| matches!(c, Some(Cow::Borrowed(_)));
+        for (name, f) in [
+            ("region", &r.region),
+            ("vpc_id", &r.vpc_id),
+            ("query_type", &r.query_type),
+            ("rcode", &r.rcode),
+            ("transport", &r.transport),
+            ("instance", &r.instance),
+            ("resolver_endpoint", &r.resolver_endpoint),
+            ("firewall_rule_action", &r.firewall_rule_action),
+            ("account_id", &r.account_id),
+        ] {
+            assert!(borrowed(f), "{name} was copied: {f:?}");
+        }
+        assert!(matches!(r.query_name, Cow::Borrowed("x.example.")));
+        // An escaped text cannot be borrowed.
+        let r = DnsRecord::parse(
+            r#"{"query_timestamp":"2021-02-04T17:51:55Z","query_name":"x.","query_type":"A\u0041"}"#,
+        )
+        .unwrap();
+        assert_eq!(r.query_type.as_deref(), Some("AA"));
     }
 
     #[test]
