@@ -310,7 +310,10 @@ mod tests {
         assert_eq!(r.identity.kind.as_deref(), Some("AssumedRole"));
         // Read from the line, not copied (serde copies an `Option<Cow<str>>` unless told).
         assert!(matches!(r.identity.kind, Some(Cow::Borrowed(_))));
-        assert!(matches!(r.identity.session_issuer_arn, Some(Cow::Borrowed(_))));
+        assert!(matches!(
+            r.identity.session_issuer_arn,
+            Some(Cow::Borrowed(_))
+        ));
         assert_eq!(
             r.identity.session_issuer_arn.as_deref(),
             Some("arn:aws:iam::111122223333:role/web")
