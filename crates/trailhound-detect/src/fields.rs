@@ -284,6 +284,56 @@ pub fn json_values<'a>(raw: &'a str, segs: &[&str], out: &mut Vals<'a>) {
     }
 }
 
+/// `answers.Rdata` of a resolver record's answers text: what `json_values(answers, ["Rdata"])`
+/// gives, read in one typed pass over the array when every answer is an object with a string
+/// `Rdata` (as Route 53 writes them), instead of one lookup per element. Anything else (a null or
+/// non-string `Rdata`, a missing one, nested arrays) takes the general walk.
+fn answers_rdata(answers: &str) -> Vals<'_> {
+    #[derive(serde::Deserialize)]
+    struct Answer<'a> {
+        #[serde(
+            rename = "Rdata",
+            borrow,
+            default,
+            deserialize_with = "trailhound_model::json::opt_cow"
+        )]
+        rdata: Option<Cow<'a, str>>,
+    }
+    /// The `Rdata` of every answer, or an error when one has none.
+    struct Rdatas<'a>(Vals<'a>);
+    impl<'de> serde::Deserialize<'de> for Rdatas<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Rdatas<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an array of answers")
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<Self::Value, A::Error> {
+                    let mut v = Vals::new();
+                    while let Some(a) = seq.next_element::<Answer<'de>>()? {
+                        let r = a
+                            .rdata
+                            .ok_or_else(|| serde::de::Error::custom("no Rdata"))?;
+                        v.push(Val::Str(r));
+                    }
+                    Ok(Rdatas(v))
+                }
+            }
+            d.deserialize_seq(V)
+        }
+    }
+    if let Ok(Rdatas(v)) = sonic_rs::from_str::<Rdatas<'_>>(answers) {
+        return v;
+    }
+    let mut v = Vals::new();
+    json_values(answers, &["Rdata"], &mut v);
+    v
+}
+
 fn sonic_iter(raw: &str) -> Vec<&str> {
     // Elements of a JSON array as slices of `raw` (escaped strings, which sonic-rs copies, are
     // found again in `raw` by position).
@@ -419,11 +469,7 @@ impl<'a> Event<'_, 'a> {
                     // Captured by the parse: walk the array, not the line.
                     if let Some(a) = r.answers {
                         if rest == ["Rdata"] {
-                            let rdata = lazy.rdata.get_or_init(|| {
-                                let mut v = Vals::new();
-                                json_values(a, rest, &mut v);
-                                v
-                            });
+                            let rdata = lazy.rdata.get_or_init(|| answers_rdata(a));
                             out.extend(rdata.iter().cloned());
                         } else {
                             json_values(a, rest, out);
@@ -510,6 +556,28 @@ mod tests {
         v.clear();
         json_values(raw, &["n"], &mut v);
         assert_eq!(v[0], Val::Null);
+    }
+
+    #[test]
+    fn answers_rdata_reads_what_the_general_walk_reads() {
+        for a in [
+            r#"[{"Rdata":"1.1.1.1","Type":"A","Class":"IN"},{"Rdata":"2.2.2.2","Type":"A"}]"#,
+            r#"[{"Rdata":"a\"b\u0041"}]"#,
+            r#"[]"#,
+            r#"[{"Rdata":null}]"#,
+            r#"[{"Type":"A"},{"Rdata":"x"}]"#,
+            r#"[{"Rdata":5}]"#,
+            r#"[{"Rdata":["x","y"]}]"#,
+            r#"[[{"Rdata":"nested"}]]"#,
+            r#"[{"Rdata":"x","Rdata":"y"}]"#,
+            r#"["text"]"#,
+            r#"{"Rdata":"not an array"}"#,
+            r#"[{"Rdata":""}]"#,
+        ] {
+            let mut want = Vals::new();
+            json_values(a, &["Rdata"], &mut want);
+            assert_eq!(answers_rdata(a), want, "{a}");
+        }
     }
 
     fn dns_values(line: &str, field: &str) -> Vec<String> {
