@@ -642,26 +642,9 @@ mod tests {
 
     fn finding(ty: &str, label: &'static str) -> trailhound::Finding {
         trailhound::Finding {
-            id: String::new(),
             finding_type: ty.into(),
-            severity: 2.0,
             severity_label: label,
-            title: String::new(),
-            description: String::new(),
-            account: None,
-            region: None,
-            resource: trailhound::detect::finding::Resource {
-                kind: "Other".into(),
-                id: "x".into(),
-            },
-            count: 1,
-            first_seen: 0,
-            last_seen: 0,
-            rule_id: String::new(),
-            rule_path: String::new(),
-            attack: vec![],
-            samples: vec![],
-            evidence: vec![],
+            ..Default::default()
         }
     }
 

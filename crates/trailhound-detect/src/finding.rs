@@ -17,7 +17,7 @@ use trailhound_model::time::{EpochMillis, format_millis, with_millis_text};
 pub const MAX_SAMPLES: usize = 5;
 
 /// What a finding is about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Resource {
     /// `AccessKey`, `IAMPrincipal`, `Instance`, `NetworkInterface`, `S3Bucket`, `Account`…
     #[serde(rename = "type")]
@@ -254,8 +254,9 @@ pub fn merge_maps(mut a: HashMap<Key, Agg>, b: HashMap<Key, Agg>) -> HashMap<Key
     a
 }
 
-/// A finding as written in JSON lines.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A finding as written in JSON lines. `Default` (empty texts, zero times) is for building
+/// findings in tests and examples field by field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Finding {
     /// Stable id: a hash of (type, account, region, resource).
     pub id: String,

@@ -1025,9 +1025,7 @@ mod tests {
                 last_seen: 1_704_067_200_000,
                 rule_id: "r".into(),
                 rule_path: "p.yml".into(),
-                attack: vec![],
-                evidence: vec![],
-                samples: vec![],
+                ..Finding::default()
             })
             .collect()
     }

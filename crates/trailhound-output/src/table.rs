@@ -125,10 +125,6 @@ mod tests {
             finding_type: ty.into(),
             severity: 2.0,
             severity_label: label,
-            title: String::new(),
-            description: String::new(),
-            account: None,
-            region: None,
             resource: Resource {
                 kind: "AccessKey".into(),
                 id: "AKIAVERYLONGACCESSKEYIDENTIFIER0001".into(),
@@ -136,11 +132,7 @@ mod tests {
             count: 12,
             first_seen: 1_704_067_200_000,
             last_seen: 1_704_079_800_000,
-            rule_id: String::new(),
-            rule_path: String::new(),
-            attack: vec![],
-            samples: vec![],
-            evidence: vec![],
+            ..Finding::default()
         }
     }
 
