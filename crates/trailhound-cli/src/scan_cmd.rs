@@ -228,7 +228,7 @@ pub fn write_atomic_with(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = temp_path(dir, &name);
     let res = (|| -> Result<()> {
         let mut f = WriteBehind::new(std::fs::File::create(&tmp)?);
         write(&mut f)?;
@@ -241,6 +241,11 @@ pub fn write_atomic_with(
         return Err(e).with_context(|| format!("writing {}", path.display()));
     }
     Ok(())
+}
+
+/// Where `name` in `dir` is written before it is complete: hidden, and unique to this process.
+fn temp_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(".{name}.{}.tmp", std::process::id()))
 }
 
 /// Threads that serialise, write and sync `asff-batches` files at once (2 to 8 measured: 8
@@ -258,10 +263,9 @@ pub fn write_atomic_files(
     dir: &Path,
     write: impl FnOnce(&FileSink<'_>) -> Result<()>,
 ) -> Result<()> {
-    let pid = std::process::id();
     let written = std::sync::Mutex::new(Vec::<(String, PathBuf)>::new());
     let sink = |name: &str, parts: &[&[u8]]| -> std::io::Result<()> {
-        let tmp = dir.join(format!(".{name}.{pid}.tmp"));
+        let tmp = temp_path(dir, name);
         let res = std::fs::File::create(&tmp).and_then(|mut f| {
             if let Ok(mut w) = written.lock() {
                 w.push((name.to_owned(), tmp));

@@ -785,6 +785,11 @@ fn write_batches_with(
 ) -> Result<usize, OutputError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Condvar, Mutex};
+    /// A worker panicked while holding the numbering (its lock is poisoned) or before its
+    /// chunk was numbered.
+    fn panicked() -> std::io::Error {
+        std::io::Error::other("an asff-batches worker panicked")
+    }
     let chunks: Vec<&[Finding]> = findings.chunks(BATCH_CHUNK).collect();
     /// Where each chunk's bodies start in the numbering, known once the chunks before it are
     /// cut; `failed` tells waiting workers to stop.
@@ -820,8 +825,7 @@ fn write_batches_with(
             let ends = write_part(part, o, &mut buf);
             let bodies = cut_bodies(&ends, max_batch, max_bytes);
             let first = {
-                let poisoned = || std::io::Error::other("an asff-batches worker panicked");
-                let mut n = numbering.lock().map_err(|_| poisoned())?;
+                let mut n = numbering.lock().map_err(|_| panicked())?;
                 loop {
                     if n.failed {
                         return Ok(());
@@ -830,7 +834,7 @@ fn write_batches_with(
                         n.first_body[k + 1] = Some(first + bodies.len());
                         break first;
                     }
-                    n = known.wait(n).map_err(|_| poisoned())?;
+                    n = known.wait(n).map_err(|_| panicked())?;
                 }
             };
             known.notify_all();
@@ -855,7 +859,7 @@ fn write_batches_with(
         .into_inner()
         .ok()
         .and_then(|n| n.first_body[chunks.len()]);
-    n.ok_or_else(|| OutputError::Io(std::io::Error::other("an asff-batches worker panicked")))
+    n.ok_or_else(|| OutputError::Io(panicked()))
 }
 
 /// Request bodies (`{"Findings": [...]}`) of at most [`MAX_BATCH`] findings and

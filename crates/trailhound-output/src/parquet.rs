@@ -150,10 +150,10 @@ fn findings_batch(schema: &Arc<Schema>, fs: &[Finding]) -> Result<RecordBatch, O
 /// zstd everywhere; dictionaries and min/max statistics everywhere but in `unique`, the columns
 /// whose values are (nearly) all different (ids, samples), where a dictionary only costs hashing
 /// until the writer gives it up at its size limit and the bounds of random ids prune nothing.
-/// The `times` columns have no dictionary either (millisecond times barely repeat; that hashing
-/// was a tenth of the OCSF writer's time) but keep their statistics, which let a query over a
-/// time range skip row groups.
-fn props(unique: &[&str], times: &[&str]) -> WriterProperties {
+/// The timestamp columns of `schema` have no dictionary either (millisecond times barely repeat;
+/// that hashing was a tenth of the OCSF writer's time) but keep their statistics, which let a
+/// query over a time range skip row groups.
+fn props(schema: &Schema, unique: &[&str]) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_dictionary_enabled(true)
@@ -164,10 +164,27 @@ fn props(unique: &[&str], times: &[&str]) -> WriterProperties {
             .set_column_dictionary_enabled(path(c), false)
             .set_column_statistics_enabled(path(c), EnabledStatistics::None);
     }
-    for c in times {
-        b = b.set_column_dictionary_enabled(path(c), false);
+    for c in timestamp_columns(schema.fields(), "") {
+        b = b.set_column_dictionary_enabled(path(&c), false);
     }
     b.build()
+}
+
+/// The dotted paths of the timestamp columns under `fields` (into structs, not lists): Arrow
+/// timestamps, and OCSF's `timestamp_t` (int64 epoch ms, in attributes named `time` or `*_time`).
+fn timestamp_columns(fields: &Fields, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in fields {
+        let name = format!("{prefix}{}", f.name());
+        let ocsf_time = f.name() == "time" || f.name().ends_with("_time");
+        match f.data_type() {
+            DataType::Timestamp(..) => out.push(name),
+            DataType::Int64 if ocsf_time => out.push(name),
+            DataType::Struct(inner) => out.extend(timestamp_columns(inner, &format!("{name}."))),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn write_with<W: Write + Send>(
@@ -244,16 +261,9 @@ fn write_with<W: Write + Send>(
 
 /// Writes findings in trailhound's layout; returns the writer.
 pub fn write_findings<W: Write + Send>(w: W, findings: &[Finding]) -> Result<W, OutputError> {
-    write_with(
-        w,
-        findings_schema(),
-        findings,
-        props(
-            &["id", "resource.id", "samples.list.item"],
-            &["first_seen", "last_seen"],
-        ),
-        findings_batch,
-    )
+    let schema = findings_schema();
+    let props = props(&schema, &["id", "resource.id", "samples.list.item"]);
+    write_with(w, schema, findings, props, findings_batch)
 }
 
 /// OCSF severity id of a GuardDuty-scale score (1 Informational … 5 Critical).
@@ -504,14 +514,32 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
 pub fn write_ocsf<W: Write + Send>(w: W, findings: &[Finding]) -> Result<W, OutputError> {
     let schema = ocsf_batch(&[])?.schema();
     let unique = ["finding_info.uid", "resources.list.item.uid", "unmapped"];
-    let times = [
-        "time",
-        "start_time",
-        "end_time",
-        "finding_info.first_seen_time",
-        "finding_info.last_seen_time",
-    ];
-    write_with(w, schema, findings, props(&unique, &times), |_, chunk| {
-        ocsf_batch(chunk)
-    })
+    let props = props(&schema, &unique);
+    write_with(w, schema, findings, props, |_, chunk| ocsf_batch(chunk))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_columns_are_found_in_structs_too() {
+        assert_eq!(
+            timestamp_columns(findings_schema().fields(), ""),
+            ["first_seen", "last_seen"]
+        );
+        let ocsf = ocsf_batch(&[])
+            .map(|b| timestamp_columns(b.schema().fields(), ""))
+            .unwrap_or_default();
+        assert_eq!(
+            ocsf,
+            [
+                "time",
+                "start_time",
+                "end_time",
+                "finding_info.first_seen_time",
+                "finding_info.last_seen_time"
+            ]
+        );
+    }
 }
