@@ -145,7 +145,8 @@ struct FlowSnap {
     dstport: Option<u16>,
     protocol: Option<u8>,
     action: Option<trailhound_model::FlowAction>,
-    bytes: Option<u64>,
+    /// 0 when the record has none (the sample shows 0 then).
+    bytes: u64,
 }
 
 impl FlowSnap {
@@ -158,7 +159,7 @@ impl FlowSnap {
             dstport: r.dstport,
             protocol: r.protocol,
             action: r.action,
-            bytes: r.bytes,
+            bytes: r.bytes.unwrap_or(0),
         }
     }
 
@@ -180,7 +181,7 @@ impl FlowSnap {
                 or_dash(self.dstport),
                 or_dash(self.protocol),
                 action.unwrap_or("-"),
-                self.bytes.unwrap_or(0)
+                self.bytes
             ),
             evidence: Evidence {
                 src_addr: self.srcaddr.map(|a| a.to_string()),
@@ -257,9 +258,10 @@ struct Bucket {
     saturated: bool,
     /// Earliest and latest time per referenced rule (temporal correlations only; empty, and
     /// free, for the others).
-    rule_times: Vec<Option<(i64, i64)>>,
-    /// The earliest event's (time, account, region, resource, sample).
-    head: Option<Box<Head>>,
+    rule_times: Box<[Option<(i64, i64)>]>,
+    /// The earliest event's (time, account, region, resource, sample). Kept in the bucket, not
+    /// boxed: nearly every bucket has one, and a box cost an allocation and a free per bucket.
+    head: Option<Head>,
     last: i64,
     /// A window holding this bucket has met the condition.
     marked: bool,
@@ -291,9 +293,7 @@ impl Bucket {
 
     /// Widens each referenced rule's first/last times by another bucket's.
     fn merge_rule_times(&mut self, o: &Bucket) {
-        if self.rule_times.len() < o.rule_times.len() {
-            self.rule_times.resize(o.rule_times.len(), None);
-        }
+        self.widen_rule_times(o.rule_times.len());
         for (mine, theirs) in self.rule_times.iter_mut().zip(&o.rule_times) {
             *mine = match (*mine, *theirs) {
                 (Some((f, l)), Some((of, ol))) => Some((f.min(of), l.max(ol))),
@@ -310,6 +310,15 @@ impl Bucket {
         self.add_distinct(&o.distinct, cap);
         self.merge_rule_times(o);
         self.last = self.last.max(o.last);
+    }
+
+    /// Makes room for `n` rules' times.
+    fn widen_rule_times(&mut self, n: usize) {
+        if self.rule_times.len() < n {
+            let mut v = std::mem::take(&mut self.rule_times).into_vec();
+            v.resize(n, None);
+            self.rule_times = v.into_boxed_slice();
+        }
     }
 
     fn merge(&mut self, mut o: Bucket, cap: usize) {
@@ -1173,7 +1182,7 @@ impl State {
             CorrelationKind::Temporal | CorrelationKind::TemporalOrdered
         ) {
             if bucket.rule_times.len() < nrules {
-                bucket.rule_times.resize(nrules, None);
+                bucket.widen_rule_times(nrules);
             }
             let p = &mut bucket.rule_times[pos as usize];
             *p = Some(p.map_or((t, t), |(f, l)| (f.min(t), l.max(t))));
@@ -1185,8 +1194,8 @@ impl State {
         // The head is the earliest event; build it only when this event can be it.
         if bucket.head.as_ref().is_none_or(|h| t <= h.t) {
             let head = self.strings.head(&c.resources, ev, t, account, region);
-            if bucket.head.as_deref().is_none_or(|h| head < *h) {
-                bucket.head = Some(Box::new(head));
+            if bucket.head.as_ref().is_none_or(|h| head < *h) {
+                bucket.head = Some(head);
             }
         }
         bucket.last = bucket.last.max(t);
@@ -1242,7 +1251,7 @@ fn close_group(
     let mut agg: Option<(Agg, Key)> = None;
     for (_, x) in b.drain(..cut) {
         if let (true, Some(head)) = (x.marked, x.head) {
-            fold_head(&mut agg, rule, c, x.count, x.last, *head);
+            fold_head(&mut agg, rule, c, x.count, x.last, head);
         }
     }
     agg
