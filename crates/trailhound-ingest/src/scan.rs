@@ -3,11 +3,16 @@
 //!
 //! Work in flight is bounded by the thread count: each worker holds one object (a memory map, or
 //! one inflated buffer that it reuses for the next object), so memory does not grow with the
-//! corpus. Sinks and summaries are merged with rayon's ordered `reduce`, so as long as the sink's
-//! merge is associative the result is the same for any thread count and any work split.
+//! corpus. [`scan`] merges sinks and summaries with rayon's ordered `reduce`, so as long as the
+//! sink's merge is associative the result is the same for any thread count and any work split.
+//! [`scan_batches`] (the time-ordered scan of the detection engine) reads batches without a
+//! barrier between them; it merges the summaries in order and the sinks of a batch in any order.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fs::File;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rayon::prelude::*;
 use trailhound_model::{LogKind, RecordSink};
@@ -94,26 +99,64 @@ where
     Mk: Fn() -> S + Sync,
     Mg: Fn(S, S) -> S + Sync,
 {
-    scan_batches(
-        objects,
-        &[objects.len()],
-        opts,
-        |_| make(),
-        merge,
-        progress,
-        |_, _| {},
-    )
+    let pool = pool(opts)?;
+    // Each worker folds a run of objects into one sink (so per-object state is not rebuilt and
+    // re-merged for every object); runs are merged in input order.
+    Ok(pool.install(|| {
+        objects
+            .par_iter()
+            .fold(
+                || (make(), ScanSummary::default()),
+                |(mut sink, mut summary), o| {
+                    process(o, opts, &mut sink, &mut summary, &make, &merge);
+                    progress(o.size);
+                    (sink, summary)
+                },
+            )
+            .reduce(
+                || (make(), ScanSummary::default()),
+                |(a, mut sa), (b, sb)| {
+                    sa.merge(sb);
+                    (merge(a, b), sa)
+                },
+            )
+    }))
+}
+
+fn pool(opts: &ScanOptions) -> Result<rayon::ThreadPool, ScanError> {
+    let mut b = rayon::ThreadPoolBuilder::new();
+    if opts.threads > 0 {
+        b = b.num_threads(opts.threads);
+    }
+    b.build().map_err(|e| ScanError::ThreadPool {
+        threads: opts.threads,
+        message: e.to_string(),
+    })
+}
+
+/// Locks a mutex whose holder may have panicked (the state is then still what it was; the scan
+/// reports the panic when the scope ends).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Like [`scan`], one batch of objects after another: batch `i` is `objects[ends[i-1]..ends[i]]`
-/// (the last end should be `objects.len()`; objects past it are not read). Each batch is read in
-/// parallel into sinks made by `make(i)`, merged into the sink of the batches before it, then
-/// `after(i, &mut sink)` runs (to drop state no later batch can need, so that memory stays as
-/// small as a batch). The batches, not the thread count, decide when `after` runs.
+/// (the last end should be `objects.len()`; objects past it are not read). The objects of batch
+/// `i` are read into sinks made by `make(i)`; when the batch is complete they are merged, the
+/// result is merged into the sink of the batches before it, then `after(i, &mut sink)` runs (to
+/// drop state no later batch can need, so that memory stays as small as a batch). The batches,
+/// not the thread count, decide when `after` runs.
 ///
-/// The merge and `after` of batch `i` run while the workers read batch `i + 1` (they are serial,
-/// and would otherwise leave every other core idle between batches). So `make(i + 1)` must not
-/// depend on what `after(i)` did: give it what it needs from the batch index.
+/// There is no barrier between batches: the workers take the objects one by one in order, so
+/// while one worker finishes the last object of batch `i`, the others read batch `i + 1`, and the
+/// worker that completes a batch does its merge and `after` while the others read on. (With a
+/// barrier, the end of every batch left all but one core idle: 15–20 % of a two-core scan.) So
+/// `make(i + 1)` must not depend on what `after(i)` did: give it what it needs from the batch
+/// index. And unlike [`scan`], the sinks of one batch are merged in no fixed order: `merge` must
+/// give the same result whichever objects each sink saw (the detection engine's does). The
+/// summary is still merged in object order. Batches that complete out of order wait for the ones
+/// before them, so at most the batches read while an earlier batch's last object is still being
+/// read are held at once.
 pub fn scan_batches<S, Mk, Mg, Af>(
     objects: &[Object],
     ends: &[usize],
@@ -121,7 +164,7 @@ pub fn scan_batches<S, Mk, Mg, Af>(
     make: Mk,
     merge: Mg,
     progress: &(dyn Fn(u64) + Sync),
-    mut after: Af,
+    after: Af,
 ) -> Result<(S, ScanSummary), ScanError>
 where
     S: RecordSink + Send,
@@ -129,62 +172,161 @@ where
     Mg: Fn(S, S) -> S + Sync,
     Af: FnMut(usize, &mut S) + Send,
 {
-    let mut b = rayon::ThreadPoolBuilder::new();
-    if opts.threads > 0 {
-        b = b.num_threads(opts.threads);
-    }
-    let pool = b.build().map_err(|e| ScanError::ThreadPool {
-        threads: opts.threads,
-        message: e.to_string(),
-    })?;
-    let batch = |i: usize| -> &[Object] {
-        let start = if i == 0 { 0 } else { ends[i - 1] };
-        let end = ends[i];
-        &objects[start.min(objects.len())..end.clamp(start, objects.len())]
-    };
-    // Each worker folds a run of objects into one sink (so per-object state is not rebuilt and
-    // re-merged for every object); runs are merged in input order.
-    let read = |i: usize| -> (S, ScanSummary) {
-        let mk = || make(i);
-        batch(i)
-            .par_iter()
-            .fold(
-                || (mk(), ScanSummary::default()),
-                |(mut sink, mut summary), o| {
-                    process(o, opts, &mut sink, &mut summary, &mk, &merge);
-                    progress(o.size);
-                    (sink, summary)
-                },
-            )
-            .reduce(
-                || (mk(), ScanSummary::default()),
-                |(a, mut sa), (b, sb)| {
-                    sa.merge(sb);
-                    (merge(a, b), sa)
-                },
-            )
-    };
-    let mut summary = ScanSummary::default();
+    let pool = pool(opts)?;
     if ends.is_empty() {
-        return Ok((make(0), summary));
+        return Ok((make(0), ScanSummary::default()));
     }
-    // Batch `i`'s sinks folded into the sink of the batches before it, then `after(i)`.
-    let mut fold_in = |sink: S, (s, sm): (S, ScanSummary), i: usize| {
-        let mut sink = merge(sink, s);
-        summary.merge(sm);
-        after(i, &mut sink);
-        sink
+    let n = ends.last().copied().unwrap_or(0).min(objects.len());
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(ends.iter().map(|&e| e.min(n)))
+        .collect();
+    let batches: Vec<Batch<S>> = (0..ends.len())
+        .map(|i| Batch {
+            start: starts[i].min(n),
+            left: AtomicUsize::new(starts[i + 1].saturating_sub(starts[i])),
+            sinks: Mutex::new(Vec::new()),
+            summary: Mutex::new(InOrder::default()),
+        })
+        .collect();
+    let fold = Fold {
+        parked: Mutex::new(BTreeMap::new()),
+        state: Mutex::new(FoldState {
+            next: 0,
+            sink: Some(make(0)),
+            summary: ScanSummary::default(),
+            after,
+        }),
     };
-    let sink = pool.install(|| {
-        let mut sink = make(0);
-        let mut pending = read(0);
-        for i in 1..ends.len() {
-            let (next, merged) = rayon::join(|| read(i), || fold_in(sink, pending, i - 1));
-            (sink, pending) = (merged, next);
+    // Empty batches are complete before anything is read.
+    for (i, b) in batches.iter().enumerate() {
+        if b.left.load(Ordering::Relaxed) == 0 {
+            lock(&fold.parked).insert(i, (make(i), ScanSummary::default()));
         }
-        fold_in(sink, pending, ends.len() - 1)
+    }
+    fold.run(&merge);
+    let next = AtomicUsize::new(0);
+    let worker = || {
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            if k >= n {
+                break;
+            }
+            let bi = starts[1..].partition_point(|&e| e <= k);
+            let Some(b) = batches.get(bi) else { break };
+            let popped = lock(&b.sinks).pop();
+            let mut sink = popped.unwrap_or_else(|| make(bi));
+            let mut summary = ScanSummary::default();
+            process(
+                &objects[k],
+                opts,
+                &mut sink,
+                &mut summary,
+                &|| make(bi),
+                &merge,
+            );
+            progress(objects[k].size);
+            lock(&b.summary).add(k - b.start, summary);
+            lock(&b.sinks).push(sink);
+            if b.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                // The batch's last object: no other worker touches it any more.
+                let sinks = std::mem::take(&mut *lock(&b.sinks));
+                let sink = sinks.into_iter().reduce(&merge).unwrap_or_else(|| make(bi));
+                let summary = std::mem::take(&mut lock(&b.summary).done);
+                lock(&fold.parked).insert(bi, (sink, summary));
+                fold.run(&merge);
+            }
+        }
+    };
+    pool.install(|| {
+        rayon::scope(|s| {
+            for _ in 0..rayon::current_num_threads() {
+                s.spawn(|_| worker());
+            }
+        })
     });
-    Ok((sink, summary))
+    let st = fold
+        .state
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    let sink = st.sink.unwrap_or_else(|| make(0));
+    Ok((sink, st.summary))
+}
+
+/// One batch being read by [`scan_batches`].
+struct Batch<S> {
+    /// Its first object.
+    start: usize,
+    /// Objects not read yet.
+    left: AtomicUsize,
+    /// Sinks that have read some of its objects, free for the next one.
+    sinks: Mutex<Vec<S>>,
+    summary: Mutex<InOrder>,
+}
+
+/// A batch's object summaries, merged in object order as they arrive.
+#[derive(Default)]
+struct InOrder {
+    next: usize,
+    parked: BTreeMap<usize, ScanSummary>,
+    done: ScanSummary,
+}
+
+impl InOrder {
+    fn add(&mut self, i: usize, s: ScanSummary) {
+        self.parked.insert(i, s);
+        while let Some(s) = self.parked.remove(&self.next) {
+            self.done.merge(s);
+            self.next += 1;
+        }
+    }
+}
+
+/// The complete batches of [`scan_batches`], folded into one sink in batch order.
+struct Fold<S, Af> {
+    /// Complete batches not folded yet.
+    parked: Mutex<BTreeMap<usize, (S, ScanSummary)>>,
+    state: Mutex<FoldState<S, Af>>,
+}
+
+struct FoldState<S, Af> {
+    /// The next batch to fold.
+    next: usize,
+    sink: Option<S>,
+    summary: ScanSummary,
+    after: Af,
+}
+
+impl<S, Af: FnMut(usize, &mut S)> Fold<S, Af> {
+    /// Folds the parked batches that are next in order, unless another worker is folding (it
+    /// then folds them: a worker that finds nothing to fold looks again after letting go, so a
+    /// batch parked meanwhile is not left behind).
+    fn run(&self, merge: &impl Fn(S, S) -> S) {
+        loop {
+            let Ok(mut st) = self.state.try_lock() else {
+                return;
+            };
+            loop {
+                let Some((sink, summary)) = lock(&self.parked).remove(&st.next) else {
+                    break;
+                };
+                let i = st.next;
+                let folded = match st.sink.take() {
+                    Some(mine) => merge(mine, sink),
+                    None => sink,
+                };
+                let mut folded = folded;
+                (st.after)(i, &mut folded);
+                st.sink = Some(folded);
+                st.summary.merge(summary);
+                st.next += 1;
+            }
+            let next = st.next;
+            drop(st);
+            if !lock(&self.parked).contains_key(&next) {
+                return;
+            }
+        }
+    }
 }
 
 fn record_outcome(
