@@ -668,3 +668,89 @@ where
     *sink = merge(taken, s);
     st
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use trailhound_model::{CloudTrailRecord, DnsRecord, FlowRecord};
+
+    use super::*;
+
+    /// The API names a sink saw (a set: the sinks of a batch merge in no fixed order).
+    #[derive(Default)]
+    struct Names(BTreeSet<String>);
+
+    impl RecordSink for Names {
+        fn cloudtrail(&mut self, r: &CloudTrailRecord<'_>) {
+            self.0.insert(r.event_name.to_string());
+        }
+        fn flow(&mut self, _: &FlowRecord<'_>) {}
+        fn dns(&mut self, _: &DnsRecord<'_>) {}
+    }
+
+    #[test]
+    fn batches_fold_in_order_with_their_objects_and_summaries_in_object_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut objects = Vec::new();
+        for k in 0..9 {
+            let path = dir.path().join(format!("{k}.json"));
+            // Objects 3 and 6 are broken: their errors must be listed in object order.
+            let text = if k == 3 || k == 6 {
+                "{\"Records\":[{\"eventTime\":".to_string()
+            } else {
+                format!(
+                    "{{\"Records\":[{{\"eventTime\":\"2024-01-01T00:00:00Z\",\"eventName\":\"E{k}\"}}]}}"
+                )
+            };
+            std::fs::write(&path, &text).unwrap();
+            objects.push(Object {
+                display: path.display().to_string(),
+                path,
+                size: text.len() as u64,
+                layout: None,
+            });
+        }
+        // Batch 1 is empty; batch 4 has one object.
+        let ends = [2, 2, 5, 8, 9];
+        for threads in [1, 2, 4] {
+            let opts = ScanOptions {
+                threads,
+                ..ScanOptions::default()
+            };
+            let mut seen = Vec::new();
+            let (sink, summary) = scan_batches(
+                &objects,
+                &ends,
+                &opts,
+                |_| Names::default(),
+                |mut a: Names, b: Names| {
+                    a.0.extend(b.0);
+                    a
+                },
+                &|_| {},
+                |i, s: &mut Names| seen.push((i, s.0.len())),
+            )
+            .unwrap();
+            // `after(i)` ran once per batch, in order, on every object of the batches up to i.
+            assert_eq!(
+                seen,
+                [(0, 2), (1, 2), (2, 4), (3, 6), (4, 7)],
+                "threads {threads}"
+            );
+            let want: BTreeSet<String> = [0, 1, 2, 4, 5, 7, 8]
+                .iter()
+                .map(|k| format!("E{k}"))
+                .collect();
+            assert_eq!(sink.0, want);
+            assert_eq!(summary.totals.objects_scanned, 7);
+            assert_eq!(summary.totals.objects_failed, 2);
+            let failed: Vec<&str> = summary.errors.iter().map(|e| e.path.as_str()).collect();
+            assert_eq!(
+                failed,
+                [objects[3].display.as_str(), objects[6].display.as_str()],
+                "threads {threads}"
+            );
+        }
+    }
+}
