@@ -495,6 +495,12 @@ struct State {
     novel: Vec<Novels>,
     /// Reused buffer for group keys.
     key_buf: String,
+    /// The `first_seen` history this record last updated: (record, history, group, value
+    /// hashes). Correlations that share a history share its group-by and fields, and a record
+    /// often feeds two of them (the history rule at position 0 of one, a narrower rule at
+    /// position 1 of another): the second feed takes the group and values from here instead of
+    /// computing them again, and skips the history update, which would change nothing.
+    seen_memo: Option<(u64, usize, String, SmallVec<[u64; 4]>)>,
     /// Item results for the current record.
     memo: Memo,
     /// Strings shared by heads.
@@ -523,6 +529,8 @@ pub(crate) struct Memo {
     stamp: Vec<u32>,
     value: Vec<bool>,
     now: u32,
+    /// Records seen (never wraps in practice, unlike `now`).
+    record: u64,
 }
 
 impl Memo {
@@ -531,10 +539,12 @@ impl Memo {
             stamp: vec![0; items],
             value: vec![false; items],
             now: 1,
+            record: 0,
         }
     }
     /// Forgets every result (a new record).
     fn next(&mut self) {
+        self.record += 1;
         self.now = self.now.wrapping_add(1);
         if self.now == 0 {
             self.stamp.fill(0);
@@ -719,6 +729,7 @@ impl Detector {
                 hist: vec![Histories::new(); h],
                 novel: vec![Novels::new(); c],
                 key_buf: String::new(),
+                seen_memo: None,
                 memo: Memo::new(items),
                 strings: Interner::default(),
                 done: vec![HashMap::default(); c],
@@ -1071,6 +1082,16 @@ impl State {
         region: &str,
     ) {
         let c = &plan.correlations[ci as usize];
+        if let Some(hi) = c.history
+            && let Some((rec, h, group, values)) = self.seen_memo.take()
+        {
+            if rec == self.memo.record && h == hi {
+                self.feed_novel(plan, ci, pos, ev, t, account, region, &group, &values);
+                self.seen_memo = Some((rec, h, group, values));
+                return;
+            }
+            self.key_buf = group;
+        }
         let mut group = std::mem::take(&mut self.key_buf);
         group.clear();
         for (i, f) in c.group_refs.iter().enumerate() {
@@ -1083,10 +1104,94 @@ impl State {
                 group.push_str(t);
             }
         }
+        if let Some(hi) = c.history {
+            let values = self.see(c, hi, ev, t, &group);
+            self.feed_novel(plan, ci, pos, ev, t, account, region, &group, &values);
+            self.seen_memo = Some((self.memo.record, hi, group, values));
+            return;
+        }
         self.feed_group(plan, ci, pos, ev, t, account, region, &group);
         self.key_buf = group;
     }
 
+    /// Updates a `first_seen` history with an event; returns the hashes of its signal values.
+    fn see(
+        &mut self,
+        c: &crate::plan::CorrelationRule,
+        hi: usize,
+        ev: &Event<'_, '_>,
+        t: i64,
+        group: &str,
+    ) -> SmallVec<[u64; 4]> {
+        let values: SmallVec<[u64; 4]> = c
+            .field_refs
+            .iter()
+            .map(|f| with_text(ev, f, |t| value_hash(t.unwrap_or_default())))
+            .collect();
+        let nf = values.len();
+        let hist = &mut self.hist[hi];
+        match hist.get_mut(group) {
+            Some(h) => h.see(t, &values),
+            None => {
+                let mut h = History::new(nf);
+                h.see(t, &values);
+                hist.insert(group.to_owned(), h);
+            }
+        }
+        values
+    }
+
+    /// Feeds a `first_seen` correlation's behaviour (positions after the first) with an event
+    /// whose history update is done.
+    #[allow(clippy::too_many_arguments)]
+    fn feed_novel(
+        &mut self,
+        plan: &Plan,
+        ci: u32,
+        pos: u32,
+        ev: &Event<'_, '_>,
+        t: i64,
+        account: &str,
+        region: &str,
+        group: &str,
+        values: &[u64],
+    ) {
+        if t < self.closed {
+            self.late += 1;
+        }
+        if pos == 0 {
+            return;
+        }
+        let c = &plan.correlations[ci as usize];
+        let specs = &c.resources;
+        let strings = &mut self.strings;
+        let mut head = || strings.head(specs, ev, t, account, region);
+        let tuples = self.novel[ci as usize].entry_ref(group).or_default();
+        match tuples.get_mut(values) {
+            Some(n) if t > n.head.t => {
+                n.count += 1;
+                n.last = n.last.max(t);
+            }
+            Some(n) => n.merge(Novel {
+                count: 1,
+                last: t,
+                head: head(),
+            }),
+            None => {
+                let head = head();
+                tuples.insert(
+                    values.to_vec(),
+                    Novel {
+                        count: 1,
+                        last: t,
+                        head,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Feeds a window correlation with an event of group `group`.
     #[allow(clippy::too_many_arguments)]
     fn feed_group(
         &mut self,
@@ -1100,65 +1205,6 @@ impl State {
         group: &str,
     ) {
         let c = &plan.correlations[ci as usize];
-        // A field's first text, handed to `g` without copying it.
-        fn with_text<R>(
-            ev: &Event<'_, '_>,
-            f: &crate::fields::FieldRef,
-            g: impl FnOnce(Option<&str>) -> R,
-        ) -> R {
-            let mut vals = Vals::new();
-            ev.values_ref(f, &mut vals);
-            g(vals.iter().find_map(|v| v.text()))
-        }
-        if let Some(hi) = c.history {
-            if t < self.closed {
-                self.late += 1;
-            }
-            let values: SmallVec<[u64; 4]> = c
-                .field_refs
-                .iter()
-                .map(|f| with_text(ev, f, |t| value_hash(t.unwrap_or_default())))
-                .collect();
-            let nf = values.len();
-            let hist = &mut self.hist[hi];
-            match hist.get_mut(group) {
-                Some(h) => h.see(t, &values),
-                None => {
-                    let mut h = History::new(nf);
-                    h.see(t, &values);
-                    hist.insert(group.to_owned(), h);
-                }
-            }
-            if pos > 0 {
-                let specs = &c.resources;
-                let strings = &mut self.strings;
-                let mut head = || strings.head(specs, ev, t, account, region);
-                let tuples = self.novel[ci as usize].entry_ref(group).or_default();
-                match tuples.get_mut(values.as_slice()) {
-                    Some(n) if t > n.head.t => {
-                        n.count += 1;
-                        n.last = n.last.max(t);
-                    }
-                    Some(n) => n.merge(Novel {
-                        count: 1,
-                        last: t,
-                        head: head(),
-                    }),
-                    None => {
-                        let head = head();
-                        tuples.insert(
-                            values.to_vec(),
-                            Novel {
-                                count: 1,
-                                last: t,
-                                head,
-                            },
-                        );
-                    }
-                }
-            }
-            return;
-        }
         let (width, span) = window_shape(c);
         let b = t.div_euclid(width);
         if b.saturating_add(span) <= self.closed.div_euclid(width) {
@@ -1201,6 +1247,17 @@ impl State {
         }
         bucket.last = bucket.last.max(t);
     }
+}
+
+/// A field's first text, handed to `g` without copying it.
+fn with_text<R>(
+    ev: &Event<'_, '_>,
+    f: &crate::fields::FieldRef,
+    g: impl FnOnce(Option<&str>) -> R,
+) -> R {
+    let mut vals = Vals::new();
+    ev.values_ref(f, &mut vals);
+    g(vals.iter().find_map(|v| v.text()))
 }
 
 /// Whether a `first_seen` tuple with `new` values not seen in the learning period is reported
