@@ -1228,9 +1228,7 @@ impl State {
             c.corr.kind,
             CorrelationKind::Temporal | CorrelationKind::TemporalOrdered
         ) {
-            if bucket.rule_times.len() < nrules {
-                bucket.widen_rule_times(nrules);
-            }
+            bucket.widen_rule_times(nrules);
             let p = &mut bucket.rule_times[pos as usize];
             *p = Some(p.map_or((t, t), |(f, l)| (f.min(t), l.max(t))));
         }

@@ -182,7 +182,7 @@ where
         .collect();
     let batches: Vec<Batch<S>> = (0..ends.len())
         .map(|i| Batch {
-            start: starts[i].min(n),
+            start: starts[i],
             left: AtomicUsize::new(starts[i + 1].saturating_sub(starts[i])),
             sinks: Mutex::new(Vec::new()),
             summary: Mutex::new(InOrder::default()),
@@ -310,11 +310,10 @@ impl<S, Af: FnMut(usize, &mut S)> Fold<S, Af> {
                     break;
                 };
                 let i = st.next;
-                let folded = match st.sink.take() {
+                let mut folded = match st.sink.take() {
                     Some(mine) => merge(mine, sink),
                     None => sink,
                 };
-                let mut folded = folded;
                 (st.after)(i, &mut folded);
                 st.sink = Some(folded);
                 st.summary.merge(summary);
