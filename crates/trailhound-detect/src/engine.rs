@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 
 use smallvec::SmallVec;
+use thin_vec::ThinVec;
 
 use hashbrown::HashMap;
 use std::sync::Arc;
@@ -136,63 +137,124 @@ impl Ord for Head {
     }
 }
 
-/// A flow record's fields that its sample shows.
+/// A flow record's fields that its sample shows, packed: one is kept per open correlation bucket
+/// of the flow pack (hundreds of thousands of them), and two `Option<IpAddr>` alone took 34
+/// bytes. IPv4 addresses are kept as their 32 bits; a record with an IPv6 address keeps its
+/// rendered sample instead ([`FlowSnap::of`] gives `None`), which is rare in flow logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct FlowSnap {
-    srcaddr: Option<std::net::IpAddr>,
-    dstaddr: Option<std::net::IpAddr>,
-    srcport: Option<u16>,
-    dstport: Option<u16>,
-    protocol: Option<u8>,
-    action: Option<trailhound_model::FlowAction>,
     /// 0 when the record has none (the sample shows 0 then).
     bytes: u64,
+    srcaddr: u32,
+    dstaddr: u32,
+    srcport: u16,
+    dstport: u16,
+    protocol: u8,
+    /// Which of the fields above the record has ([`FlowSnap::SRCADDR`] …).
+    has: u8,
+    action: Option<trailhound_model::FlowAction>,
 }
 
 impl FlowSnap {
-    /// The record's fields (its interface id is kept in the head's [`Ctx`]).
-    fn of(r: &FlowRecord<'_>) -> Self {
-        FlowSnap {
-            srcaddr: r.srcaddr,
-            dstaddr: r.dstaddr,
-            srcport: r.srcport,
-            dstport: r.dstport,
-            protocol: r.protocol,
-            action: r.action,
+    const SRCADDR: u8 = 1;
+    const DSTADDR: u8 = 2;
+    const SRCPORT: u8 = 4;
+    const DSTPORT: u8 = 8;
+    const PROTOCOL: u8 = 16;
+
+    /// The record's fields (its interface id is kept in the head's [`Ctx`]), or `None` when an
+    /// address is IPv6.
+    fn of(r: &FlowRecord<'_>) -> Option<Self> {
+        use std::net::IpAddr;
+        let mut has = 0;
+        let mut v4 = |a: Option<IpAddr>, bit: u8| match a {
+            None => Some(0),
+            Some(IpAddr::V4(a)) => {
+                has |= bit;
+                Some(u32::from(a))
+            }
+            Some(IpAddr::V6(_)) => None,
+        };
+        let srcaddr = v4(r.srcaddr, Self::SRCADDR)?;
+        let dstaddr = v4(r.dstaddr, Self::DSTADDR)?;
+        let mut bit = |v: Option<u16>, b: u8| {
+            if v.is_some() {
+                has |= b;
+            }
+            v.unwrap_or(0)
+        };
+        let srcport = bit(r.srcport, Self::SRCPORT);
+        let dstport = bit(r.dstport, Self::DSTPORT);
+        let protocol = bit(r.protocol.map(u16::from), Self::PROTOCOL) as u8;
+        Some(FlowSnap {
             bytes: r.bytes.unwrap_or(0),
-        }
+            srcaddr,
+            dstaddr,
+            srcport,
+            dstport,
+            protocol,
+            has,
+            action: r.action,
+        })
     }
 
     fn sample(&self, interface: Option<&str>) -> Sample {
-        let action = self.action.map(|a| match a {
-            trailhound_model::FlowAction::Accept => "ACCEPT",
-            trailhound_model::FlowAction::Reject => "REJECT",
-        });
-        fn or_dash<T: ToString>(v: Option<T>) -> String {
-            v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
-        }
-        Sample {
-            text: format!(
-                "{} {}:{} -> {}:{} proto {} {} {} bytes",
-                interface.unwrap_or("-"),
-                or_dash(self.srcaddr),
-                or_dash(self.srcport),
-                or_dash(self.dstaddr),
-                or_dash(self.dstport),
-                or_dash(self.protocol),
-                action.unwrap_or("-"),
-                self.bytes
-            ),
-            evidence: Evidence {
-                src_addr: self.srcaddr.map(|a| a.to_string()),
-                src_port: self.srcport,
-                dst_addr: self.dstaddr.map(|a| a.to_string()),
-                dst_port: self.dstport,
-                protocol: self.protocol,
-                action: action.map(str::to_owned),
-                ..Evidence::default()
-            },
-        }
+        let on = |b: u8| self.has & b != 0;
+        let addr =
+            |a: u32, b: u8| on(b).then(|| std::net::IpAddr::from(std::net::Ipv4Addr::from(a)));
+        flow_sample(
+            interface,
+            addr(self.srcaddr, Self::SRCADDR),
+            on(Self::SRCPORT).then_some(self.srcport),
+            addr(self.dstaddr, Self::DSTADDR),
+            on(Self::DSTPORT).then_some(self.dstport),
+            on(Self::PROTOCOL).then_some(self.protocol),
+            self.action,
+            self.bytes,
+        )
+    }
+}
+
+/// A flow record's sample: its line for people and its facts for machines.
+#[allow(clippy::too_many_arguments)]
+fn flow_sample(
+    interface: Option<&str>,
+    srcaddr: Option<std::net::IpAddr>,
+    srcport: Option<u16>,
+    dstaddr: Option<std::net::IpAddr>,
+    dstport: Option<u16>,
+    protocol: Option<u8>,
+    action: Option<trailhound_model::FlowAction>,
+    bytes: u64,
+) -> Sample {
+    let action = action.map(|a| match a {
+        trailhound_model::FlowAction::Accept => "ACCEPT",
+        trailhound_model::FlowAction::Reject => "REJECT",
+    });
+    fn or_dash<T: ToString>(v: Option<T>) -> String {
+        v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+    }
+    Sample {
+        text: format!(
+            "{} {}:{} -> {}:{} proto {} {} {} bytes",
+            interface.unwrap_or("-"),
+            or_dash(srcaddr),
+            or_dash(srcport),
+            or_dash(dstaddr),
+            or_dash(dstport),
+            or_dash(protocol),
+            action.unwrap_or("-"),
+            bytes
+        ),
+        evidence: Evidence {
+            src_addr: srcaddr.map(|a| a.to_string()),
+            src_port: srcport,
+            dst_addr: dstaddr.map(|a| a.to_string()),
+            dst_port: dstport,
+            protocol,
+            action: action.map(str::to_owned),
+            ..Evidence::default()
+        },
     }
 }
 
@@ -240,7 +302,10 @@ impl Interner {
                 interface,
             }),
             sample: match ev {
-                Event::Flow(r) => Snap::Flow(FlowSnap::of(r)),
+                Event::Flow(r) => match FlowSnap::of(r) {
+                    Some(f) => Snap::Flow(f),
+                    None => Snap::Built(Box::new(sample(ev))),
+                },
                 _ => Snap::Built(Box::new(sample(ev))),
             },
         }
@@ -251,14 +316,8 @@ impl Interner {
 #[derive(Debug, Clone, Default)]
 struct Bucket {
     count: u64,
-    sum: f64,
-    /// Hashes of the distinct values seen (sorted): only their number matters, and a 64-bit
-    /// hash stands for a value at a fraction of its memory.
-    distinct: Vec<u64>,
-    saturated: bool,
-    /// Earliest and latest time per referenced rule (temporal correlations only; empty, and
-    /// free, for the others).
-    rule_times: Box<[Option<(i64, i64)>]>,
+    /// What the correlation's condition measures beyond the count.
+    stat: Stat,
     /// The earliest event's (time, account, region, resource, sample). Kept in the bucket, not
     /// boxed: nearly every bucket has one, and a box cost an allocation and a free per bucket.
     head: Option<Head>,
@@ -267,74 +326,130 @@ struct Bucket {
     marked: bool,
 }
 
-impl Bucket {
+/// A bucket's statistic beyond its count, by correlation kind: one of them per bucket, so a
+/// bucket carries the 16 bytes of an enum instead of a sum, a vector and a slice (48 bytes) for
+/// every kind. The open buckets of a flow scan's DoS and port-scan rules number in the hundreds
+/// of thousands.
+#[derive(Debug, Clone, Default)]
+enum Stat {
+    /// `event_count` (and any bucket nothing was added to yet).
+    #[default]
+    None,
+    /// `value_sum`: the field's numbers added up.
+    Sum(f64),
+    /// `value_count`: hashes of the distinct values seen (sorted): only their number matters, and
+    /// a 64-bit hash stands for a value at a fraction of its memory. A `ThinVec` (length and
+    /// capacity on the heap) keeps the enum at 16 bytes.
+    Distinct(ThinVec<u64>),
+    /// `temporal`, `temporal_ordered`: earliest and latest time per referenced rule.
+    Times(ThinVec<Option<(i64, i64)>>),
+}
+
+impl Stat {
+    fn sum(&self) -> f64 {
+        match self {
+            Stat::Sum(x) => *x,
+            _ => 0.0,
+        }
+    }
+
+    fn distinct(&self) -> &[u64] {
+        match self {
+            Stat::Distinct(v) => v,
+            _ => &[],
+        }
+    }
+
+    fn times(&self) -> &[Option<(i64, i64)>] {
+        match self {
+            Stat::Times(v) => v,
+            _ => &[],
+        }
+    }
+
+    fn add_sum(&mut self, x: f64) {
+        match self {
+            Stat::Sum(s) => *s += x,
+            _ => *self = Stat::Sum(0.0 + x),
+        }
+    }
+
     /// Adds one value's hash (the count saturates at `cap`, the correlation's
     /// [`crate::plan::CorrelationRule::distinct_cap`]).
     fn add_value(&mut self, h: u64, cap: usize) {
-        if let Err(i) = self.distinct.binary_search(&h) {
-            if self.distinct.len() < cap {
-                self.distinct.insert(i, h);
-            } else {
-                self.saturated = true;
+        if !matches!(self, Stat::Distinct(_)) {
+            *self = Stat::Distinct(ThinVec::new());
+        }
+        if let Stat::Distinct(v) = self
+            && let Err(i) = v.binary_search(&h)
+            && v.len() < cap
+        {
+            v.insert(i, h);
+        }
+    }
+
+    /// The per-rule times, with room for `n` rules.
+    fn times_mut(&mut self, n: usize) -> &mut ThinVec<Option<(i64, i64)>> {
+        if !matches!(self, Stat::Times(_)) {
+            *self = Stat::Times(ThinVec::new());
+        }
+        match self {
+            Stat::Times(v) => {
+                if v.len() < n {
+                    v.resize(n, None);
+                }
+                v
+            }
+            _ => unreachable!("set to Times above"),
+        }
+    }
+
+    /// Folds another bucket's statistic in (both of one correlation, so of one kind).
+    fn merge(&mut self, o: &Stat, cap: usize) {
+        match o {
+            Stat::None => {}
+            Stat::Sum(x) => self.add_sum(*x),
+            Stat::Distinct(theirs) => match self {
+                Stat::Distinct(mine) if !mine.is_empty() => {
+                    for &h in theirs.iter() {
+                        if let Err(i) = mine.binary_search(&h)
+                            && mine.len() < cap
+                        {
+                            mine.insert(i, h);
+                        }
+                    }
+                }
+                _ => *self = Stat::Distinct(theirs.iter().copied().take(cap).collect()),
+            },
+            Stat::Times(theirs) => {
+                let mine = self.times_mut(theirs.len());
+                for (m, t) in mine.iter_mut().zip(theirs.iter()) {
+                    *m = match (*m, *t) {
+                        (Some((f, l)), Some((of, ol))) => Some((f.min(of), l.max(ol))),
+                        (a, b) => a.or(b),
+                    };
+                }
             }
         }
     }
+}
 
-    /// Adds another bucket's value hashes.
-    fn add_distinct(&mut self, theirs: &[u64], cap: usize) {
-        if self.distinct.is_empty() && theirs.len() <= cap {
-            self.distinct = theirs.to_vec();
-            return;
-        }
-        for &h in theirs {
-            self.add_value(h, cap);
-        }
-    }
-
-    /// Widens each referenced rule's first/last times by another bucket's.
-    fn merge_rule_times(&mut self, o: &Bucket) {
-        self.widen_rule_times(o.rule_times.len());
-        for (mine, theirs) in self.rule_times.iter_mut().zip(&o.rule_times) {
-            *mine = match (*mine, *theirs) {
-                (Some((f, l)), Some((of, ol))) => Some((f.min(of), l.max(ol))),
-                (a, b) => a.or(b),
-            };
-        }
-    }
-
+impl Bucket {
     /// Folds another bucket's statistics in (not its head): what a window's condition needs.
     fn merge_stats(&mut self, o: &Bucket, cap: usize) {
         self.count += o.count;
-        self.sum += o.sum;
-        self.saturated |= o.saturated;
-        self.add_distinct(&o.distinct, cap);
-        self.merge_rule_times(o);
+        self.stat.merge(&o.stat, cap);
         self.last = self.last.max(o.last);
     }
 
-    /// Makes room for `n` rules' times.
-    fn widen_rule_times(&mut self, n: usize) {
-        if self.rule_times.len() < n {
-            let mut v = std::mem::take(&mut self.rule_times).into_vec();
-            v.resize(n, None);
-            self.rule_times = v.into_boxed_slice();
-        }
-    }
-
-    fn merge(&mut self, mut o: Bucket, cap: usize) {
-        self.count += o.count;
-        self.sum += o.sum;
-        self.saturated |= o.saturated;
-        self.merge_rule_times(&o);
-        let theirs = std::mem::take(&mut o.distinct);
-        self.add_distinct(&theirs, cap);
+    fn merge(&mut self, o: Bucket, cap: usize) {
+        self.merge_stats(&o, cap);
         if let Some(h) = o.head
             && self.head.as_ref().is_none_or(|mine| h < *mine)
         {
             self.head = Some(h);
         }
         self.marked |= o.marked;
-        self.last = self.last.max(o.last);
     }
 }
 
@@ -667,7 +782,16 @@ fn sample(ev: &Event<'_, '_>) -> Sample {
                 ..Evidence::default()
             },
         },
-        Event::Flow(r) => FlowSnap::of(r).sample(r.interface_id()),
+        Event::Flow(r) => flow_sample(
+            r.interface_id(),
+            r.srcaddr,
+            r.srcport,
+            r.dstaddr,
+            r.dstport,
+            r.protocol,
+            r.action,
+            r.bytes.unwrap_or(0),
+        ),
         Event::Dns(r, ..) => {
             let from = match (&r.instance, r.srcaddr) {
                 (Some(i), _) => i.to_string(),
@@ -1224,17 +1348,18 @@ impl State {
         let buckets = self.corr[ci as usize].entry(group_id(group)).or_default();
         let bucket = buckets.entry(b);
         bucket.count += 1;
-        if matches!(
-            c.corr.kind,
-            CorrelationKind::Temporal | CorrelationKind::TemporalOrdered
-        ) {
-            bucket.widen_rule_times(nrules);
-            let p = &mut bucket.rule_times[pos as usize];
-            *p = Some(p.map_or((t, t), |(f, l)| (f.min(t), l.max(t))));
-        }
-        bucket.sum += add;
-        if let Some(h) = hash {
-            bucket.add_value(h, c.distinct_cap);
+        match c.corr.kind {
+            CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => {
+                if let Some(p) = bucket.stat.times_mut(nrules).get_mut(pos as usize) {
+                    *p = Some(p.map_or((t, t), |(f, l)| (f.min(t), l.max(t))));
+                }
+            }
+            CorrelationKind::ValueSum => bucket.stat.add_sum(add),
+            _ => {
+                if let Some(h) = hash {
+                    bucket.stat.add_value(h, c.distinct_cap);
+                }
+            }
         }
         // The head is the earliest event; build it only when this event can be it.
         if bucket.head.as_ref().is_none_or(|h| t <= h.t) {
@@ -1364,11 +1489,11 @@ fn merge_into(all: &mut HashMap<Key, Agg>, key: Key, a: Agg) {
 
 fn window_matches(c: &crate::plan::CorrelationRule, w: &Bucket) -> bool {
     let n = c.corr.rules.len();
-    let seen = w.rule_times.iter().filter(|x| x.is_some()).count();
+    let seen = w.stat.times().iter().filter(|x| x.is_some()).count();
     let value = match c.corr.kind {
         CorrelationKind::EventCount => w.count as f64,
-        CorrelationKind::ValueCount => w.distinct.len() as f64,
-        CorrelationKind::ValueSum => w.sum,
+        CorrelationKind::ValueCount => w.stat.distinct().len() as f64,
+        CorrelationKind::ValueSum => w.stat.sum(),
         CorrelationKind::Temporal => seen as f64,
         CorrelationKind::FirstSeen => return false, // judged in `finish` against the history
         CorrelationKind::TemporalOrdered => {
@@ -1376,7 +1501,7 @@ fn window_matches(c: &crate::plan::CorrelationRule, w: &Bucket) -> bool {
             let mut cursor = i64::MIN;
             let mut ok = 0;
             for i in 0..n {
-                match w.rule_times.get(i).copied().flatten() {
+                match w.stat.times().get(i).copied().flatten() {
                     Some((f, l)) if l >= cursor => {
                         cursor = cursor.max(f);
                         ok += 1;
@@ -1562,5 +1687,71 @@ pub fn has_rules(plan: &Plan, kind: LogKind) -> bool {
         }
         LogKind::VpcFlow => !plan.flow.is_empty(),
         LogKind::Dns => !plan.dns.is_empty(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trailhound_model::FlowSchema;
+
+    fn with_flow<R>(line: &str, f: impl FnOnce(&FlowRecord<'_>) -> R) -> R {
+        let schema = FlowSchema::default_v2();
+        let mut ends = Vec::new();
+        let r = FlowRecord::parse(line, &schema, &mut ends).expect("a valid v2 line");
+        f(&r)
+    }
+
+    #[test]
+    fn a_packed_flow_sample_renders_as_the_record_does() {
+        for line in [
+            "2 123456789010 eni-1 172.31.16.139 198.51.100.7 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK",
+            "2 123456789010 eni-1 10.0.0.1 10.0.0.2 - - - 20 - 1418530010 1418530070 REJECT OK",
+            "2 123456789010 eni-1 0.0.0.0 255.255.255.255 0 65535 255 1 9223372036854775807 1418530010 1418530070 - OK",
+        ] {
+            with_flow(line, |r| {
+                let packed = FlowSnap::of(r).expect("IPv4 addresses pack");
+                assert_eq!(
+                    packed.sample(r.interface_id()),
+                    sample(&Event::Flow(r)),
+                    "{line}"
+                );
+            });
+        }
+    }
+
+    #[test]
+    fn a_flow_with_an_ipv6_address_keeps_its_rendered_sample() {
+        let line = "2 123456789010 eni-1 2001:db8::1 198.51.100.7 443 50000 6 3 180 1418530010 1418530070 ACCEPT OK";
+        with_flow(line, |r| {
+            assert!(FlowSnap::of(r).is_none());
+            let head = Interner::default().head(&[], &Event::Flow(r), 5, "123456789010", "");
+            assert!(matches!(head.sample, Snap::Built(_)));
+            let s = head.sample();
+            assert_eq!(s.evidence.src_addr.as_deref(), Some("2001:db8::1"));
+            assert_eq!(s, sample(&Event::Flow(r)));
+        });
+    }
+
+    #[test]
+    fn bucket_statistics_merge_by_kind() {
+        let mut a = Stat::default();
+        a.add_value(3, 3);
+        a.add_value(1, 3);
+        let mut b = Stat::default();
+        b.add_value(2, 3);
+        b.add_value(9, 3);
+        a.merge(&b, 3);
+        assert_eq!(a.distinct(), &[1, 2, 3], "sorted, capped at 3");
+        let mut s = Stat::default();
+        s.add_sum(2.5);
+        s.merge(&Stat::Sum(1.5), 0);
+        assert_eq!(s.sum(), 4.0);
+        let mut t = Stat::default();
+        t.times_mut(2)[1] = Some((10, 20));
+        let mut u = Stat::default();
+        u.times_mut(3)[1] = Some((5, 15));
+        t.merge(&u, 0);
+        assert_eq!(t.times(), &[None, Some((5, 20)), None]);
     }
 }

@@ -58,7 +58,7 @@ impl Default for ScanOptions {
             max_decompressed_bytes: 4 << 30,
             split_bytes: 64 << 20,
             lateness_ms: Some(3_600_000),
-            batch_bytes: 8 << 20,
+            batch_bytes: 4 << 20,
         }
     }
 }
