@@ -1039,7 +1039,15 @@ impl Detector {
             }
         }
         let mut st = self.st;
-        st.close_windows(&plan, i64::MAX);
+        // Every window closes now; the correlations are independent, so they close in parallel
+        // (a tenth of a finding-heavy scan's end on one thread). `first_seen` ones hold no
+        // windows, and their tuples were taken above.
+        st.corr
+            .par_iter_mut()
+            .zip(st.done.par_iter_mut())
+            .enumerate()
+            .filter(|(ci, _)| plan.correlations[*ci].history.is_none())
+            .for_each(|(ci, (groups, done))| close_correlation(&plan, ci, groups, done, i64::MAX));
         for done in st.done {
             for (_, (a, key)) in done {
                 merge_into(&mut all, key, a);
@@ -1116,7 +1124,6 @@ impl State {
                 if novelty_holds(c, 0.0) {
                     continue;
                 }
-                // (`finish` has taken the tuples already when it closes every window.)
                 let (Some(hist), Some(novels)) = (self.hist.get(hi), self.novel.get_mut(ci)) else {
                     continue;
                 };
@@ -1131,21 +1138,7 @@ impl State {
                 });
                 continue;
             }
-            let (width, span) = window_shape(c);
-            let hb = horizon.div_euclid(width);
-            let rule = (plan.rules.len() + ci) as u32; // correlations come after the detections
-            let done = &mut self.done[ci];
-            groups.retain(|g, buckets| {
-                if let Some((a, key)) = close_group(c, rule, span, hb, buckets) {
-                    match done.get_mut(g) {
-                        Some((x, _)) => x.merge(a),
-                        None => {
-                            done.insert(*g, (a, key));
-                        }
-                    }
-                }
-                !buckets.0.is_empty()
-            });
+            close_correlation(plan, ci, groups, &mut self.done[ci], horizon);
         }
         self.closed = self.closed.max(horizon);
     }
@@ -1401,6 +1394,32 @@ fn novelty_holds(c: &crate::plan::CorrelationRule, new: f64) -> bool {
         return new >= 1.0;
     }
     c.corr.condition.iter().all(|(op, v)| op.holds(new, *v))
+}
+
+/// Closes the windows of window correlation `ci` that no event at or after `horizon` can change
+/// (see [`Detector::close_windows`]), folding the matching ones into `done`.
+fn close_correlation(
+    plan: &Plan,
+    ci: usize,
+    groups: &mut Groups,
+    done: &mut HashMap<GroupId, (Agg, Key), GroupIdHash>,
+    horizon: i64,
+) {
+    let c = &plan.correlations[ci];
+    let (width, span) = window_shape(c);
+    let hb = horizon.div_euclid(width);
+    let rule = (plan.rules.len() + ci) as u32; // correlations come after the detections
+    groups.retain(|g, buckets| {
+        if let Some((a, key)) = close_group(c, rule, span, hb, buckets) {
+            match done.get_mut(g) {
+                Some((x, _)) => x.merge(a),
+                None => {
+                    done.insert(*g, (a, key));
+                }
+            }
+        }
+        !buckets.0.is_empty()
+    });
 }
 
 /// A window correlation's sub-bucket width (ms) and its timespan in sub-buckets.
