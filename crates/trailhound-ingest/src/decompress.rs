@@ -144,7 +144,13 @@ impl Inflater {
             };
             let mut avail = guess.max(4096).min(room);
             loop {
-                out.reserve(avail);
+                // Exactly what libdeflate may write: `reserve` would double a reused buffer that
+                // is a little too small (a thread's buffer then held twice its largest object),
+                // and an empty one is dropped first so that the old and new are not both held.
+                if out.is_empty() && out.capacity() < avail {
+                    *out = Vec::new();
+                }
+                out.reserve_exact(avail);
                 let mut in_used = 0usize;
                 let mut out_used = 0usize;
                 // SAFETY: `out` has at least `avail` bytes of spare capacity after `len()`, which
