@@ -203,23 +203,21 @@ impl FlowSnap {
         let on = |b: u8| self.has & b != 0;
         let addr =
             |a: u32, b: u8| on(b).then(|| std::net::IpAddr::from(std::net::Ipv4Addr::from(a)));
-        flow_sample(
-            interface,
-            addr(self.srcaddr, Self::SRCADDR),
-            on(Self::SRCPORT).then_some(self.srcport),
-            addr(self.dstaddr, Self::DSTADDR),
-            on(Self::DSTPORT).then_some(self.dstport),
-            on(Self::PROTOCOL).then_some(self.protocol),
-            self.action,
-            self.bytes,
-        )
+        FlowFields {
+            srcaddr: addr(self.srcaddr, Self::SRCADDR),
+            srcport: on(Self::SRCPORT).then_some(self.srcport),
+            dstaddr: addr(self.dstaddr, Self::DSTADDR),
+            dstport: on(Self::DSTPORT).then_some(self.dstport),
+            protocol: on(Self::PROTOCOL).then_some(self.protocol),
+            action: self.action,
+            bytes: self.bytes,
+        }
+        .sample(interface)
     }
 }
 
-/// A flow record's sample: its line for people and its facts for machines.
-#[allow(clippy::too_many_arguments)]
-fn flow_sample(
-    interface: Option<&str>,
+/// The fields of a flow record that its sample shows, unpacked.
+struct FlowFields {
     srcaddr: Option<std::net::IpAddr>,
     srcport: Option<u16>,
     dstaddr: Option<std::net::IpAddr>,
@@ -227,35 +225,52 @@ fn flow_sample(
     protocol: Option<u8>,
     action: Option<trailhound_model::FlowAction>,
     bytes: u64,
-) -> Sample {
-    let action = action.map(|a| match a {
-        trailhound_model::FlowAction::Accept => "ACCEPT",
-        trailhound_model::FlowAction::Reject => "REJECT",
-    });
-    fn or_dash<T: ToString>(v: Option<T>) -> String {
-        v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+}
+
+impl FlowFields {
+    fn of(r: &FlowRecord<'_>) -> Self {
+        FlowFields {
+            srcaddr: r.srcaddr,
+            srcport: r.srcport,
+            dstaddr: r.dstaddr,
+            dstport: r.dstport,
+            protocol: r.protocol,
+            action: r.action,
+            bytes: r.bytes.unwrap_or(0),
+        }
     }
-    Sample {
-        text: format!(
-            "{} {}:{} -> {}:{} proto {} {} {} bytes",
-            interface.unwrap_or("-"),
-            or_dash(srcaddr),
-            or_dash(srcport),
-            or_dash(dstaddr),
-            or_dash(dstport),
-            or_dash(protocol),
-            action.unwrap_or("-"),
-            bytes
-        ),
-        evidence: Evidence {
-            src_addr: srcaddr.map(|a| a.to_string()),
-            src_port: srcport,
-            dst_addr: dstaddr.map(|a| a.to_string()),
-            dst_port: dstport,
-            protocol,
-            action: action.map(str::to_owned),
-            ..Evidence::default()
-        },
+
+    /// The sample: its line for people and its facts for machines.
+    fn sample(&self, interface: Option<&str>) -> Sample {
+        let action = self.action.map(|a| match a {
+            trailhound_model::FlowAction::Accept => "ACCEPT",
+            trailhound_model::FlowAction::Reject => "REJECT",
+        });
+        fn or_dash<T: ToString>(v: Option<T>) -> String {
+            v.map(|x| x.to_string()).unwrap_or_else(|| "-".into())
+        }
+        Sample {
+            text: format!(
+                "{} {}:{} -> {}:{} proto {} {} {} bytes",
+                interface.unwrap_or("-"),
+                or_dash(self.srcaddr),
+                or_dash(self.srcport),
+                or_dash(self.dstaddr),
+                or_dash(self.dstport),
+                or_dash(self.protocol),
+                action.unwrap_or("-"),
+                self.bytes
+            ),
+            evidence: Evidence {
+                src_addr: self.srcaddr.map(|a| a.to_string()),
+                src_port: self.srcport,
+                dst_addr: self.dstaddr.map(|a| a.to_string()),
+                dst_port: self.dstport,
+                protocol: self.protocol,
+                action: action.map(str::to_owned),
+                ..Evidence::default()
+            },
+        }
     }
 }
 
@@ -783,16 +798,7 @@ fn sample(ev: &Event<'_, '_>) -> Sample {
                 ..Evidence::default()
             },
         },
-        Event::Flow(r) => flow_sample(
-            r.interface_id(),
-            r.srcaddr,
-            r.srcport,
-            r.dstaddr,
-            r.dstport,
-            r.protocol,
-            r.action,
-            r.bytes.unwrap_or(0),
-        ),
+        Event::Flow(r) => FlowFields::of(r).sample(r.interface_id()),
         Event::Dns(r, ..) => {
             let from = match (&r.instance, r.srcaddr) {
                 (Some(i), _) => i.to_string(),
@@ -1111,6 +1117,16 @@ impl Detector {
     }
 }
 
+/// A record that a rule matched, as the correlations it feeds see it: the event, its time
+/// (Unix ms) and its account and region.
+#[derive(Clone, Copy)]
+struct Hit<'h, 'r, 'a> {
+    ev: &'h Event<'r, 'a>,
+    t: i64,
+    account: &'h str,
+    region: &'h str,
+}
+
 impl State {
     /// See [`Detector::close_windows`].
     fn close_windows(&mut self, plan: &Plan, horizon: i64) {
@@ -1193,28 +1209,25 @@ impl State {
                 }
             }
             for &(ci, pos) in &r.feeds {
-                self.feed(plan, ci, pos, ev, t, account, region);
+                let hit = Hit {
+                    ev,
+                    t,
+                    account,
+                    region,
+                };
+                self.feed(plan, ci, pos, hit);
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn feed(
-        &mut self,
-        plan: &Plan,
-        ci: u32,
-        pos: u32,
-        ev: &Event<'_, '_>,
-        t: i64,
-        account: &str,
-        region: &str,
-    ) {
+    fn feed(&mut self, plan: &Plan, ci: u32, pos: u32, hit: Hit<'_, '_, '_>) {
+        let Hit { ev, t, .. } = hit;
         let c = &plan.correlations[ci as usize];
         if let Some(hi) = c.history
             && let Some((rec, h, group, values)) = self.seen_memo.take()
         {
             if rec == self.memo.record && h == hi {
-                self.feed_novel(plan, ci, pos, ev, t, account, region, &group, &values);
+                self.feed_novel(plan, ci, pos, hit, &group, &values);
                 self.seen_memo = Some((rec, h, group, values));
                 return;
             }
@@ -1234,11 +1247,11 @@ impl State {
         }
         if let Some(hi) = c.history {
             let values = self.see(c, hi, ev, t, &group);
-            self.feed_novel(plan, ci, pos, ev, t, account, region, &group, &values);
+            self.feed_novel(plan, ci, pos, hit, &group, &values);
             self.seen_memo = Some((self.memo.record, hi, group, values));
             return;
         }
-        self.feed_group(plan, ci, pos, ev, t, account, region, &group);
+        self.feed_group(plan, ci, pos, hit, &group);
         self.key_buf = group;
     }
 
@@ -1271,19 +1284,21 @@ impl State {
 
     /// Feeds a `first_seen` correlation's behaviour (positions after the first) with an event
     /// whose history update is done.
-    #[allow(clippy::too_many_arguments)]
     fn feed_novel(
         &mut self,
         plan: &Plan,
         ci: u32,
         pos: u32,
-        ev: &Event<'_, '_>,
-        t: i64,
-        account: &str,
-        region: &str,
+        hit: Hit<'_, '_, '_>,
         group: &str,
         values: &[u64],
     ) {
+        let Hit {
+            ev,
+            t,
+            account,
+            region,
+        } = hit;
         if t < self.closed {
             self.late += 1;
         }
@@ -1320,18 +1335,13 @@ impl State {
     }
 
     /// Feeds a window correlation with an event of group `group`.
-    #[allow(clippy::too_many_arguments)]
-    fn feed_group(
-        &mut self,
-        plan: &Plan,
-        ci: u32,
-        pos: u32,
-        ev: &Event<'_, '_>,
-        t: i64,
-        account: &str,
-        region: &str,
-        group: &str,
-    ) {
+    fn feed_group(&mut self, plan: &Plan, ci: u32, pos: u32, hit: Hit<'_, '_, '_>, group: &str) {
+        let Hit {
+            ev,
+            t,
+            account,
+            region,
+        } = hit;
         let c = &plan.correlations[ci as usize];
         let (width, span) = window_shape(c);
         let b = t.div_euclid(width);
