@@ -386,22 +386,25 @@ impl Stat {
     fn add_sum(&mut self, x: f64) {
         match self {
             Stat::Sum(s) => *s += x,
-            _ => *self = Stat::Sum(0.0 + x),
+            _ => *self = Stat::Sum(x),
+        }
+    }
+
+    /// The value hashes (made the statistic if it was not).
+    fn distinct_mut(&mut self) -> &mut ThinVec<u64> {
+        if !matches!(self, Stat::Distinct(_)) {
+            *self = Stat::Distinct(ThinVec::new());
+        }
+        match self {
+            Stat::Distinct(v) => v,
+            _ => unreachable!("set to Distinct above"),
         }
     }
 
     /// Adds one value's hash (the count saturates at `cap`, the correlation's
     /// [`crate::plan::CorrelationRule::distinct_cap`]).
     fn add_value(&mut self, h: u64, cap: usize) {
-        if !matches!(self, Stat::Distinct(_)) {
-            *self = Stat::Distinct(ThinVec::new());
-        }
-        if let Stat::Distinct(v) = self
-            && let Err(i) = v.binary_search(&h)
-            && v.len() < cap
-        {
-            v.insert(i, h);
-        }
+        insert_capped(self.distinct_mut(), h, cap);
     }
 
     /// The per-rule times, with room for `n` rules.
@@ -425,18 +428,16 @@ impl Stat {
         match o {
             Stat::None => {}
             Stat::Sum(x) => self.add_sum(*x),
-            Stat::Distinct(theirs) => match self {
-                Stat::Distinct(mine) if !mine.is_empty() => {
+            Stat::Distinct(theirs) => {
+                let mine = self.distinct_mut();
+                if mine.is_empty() {
+                    mine.extend(theirs.iter().copied().take(cap));
+                } else {
                     for &h in theirs.iter() {
-                        if let Err(i) = mine.binary_search(&h)
-                            && mine.len() < cap
-                        {
-                            mine.insert(i, h);
-                        }
+                        insert_capped(mine, h, cap);
                     }
                 }
-                _ => *self = Stat::Distinct(theirs.iter().copied().take(cap).collect()),
-            },
+            }
             Stat::Times(theirs) => {
                 let mine = self.times_mut(theirs.len());
                 for (m, t) in mine.iter_mut().zip(theirs.iter()) {
@@ -447,6 +448,15 @@ impl Stat {
                 }
             }
         }
+    }
+}
+
+/// Adds `h` to the sorted hashes `v` unless it is there or `v` holds `cap` already.
+fn insert_capped(v: &mut ThinVec<u64>, h: u64, cap: usize) {
+    if let Err(i) = v.binary_search(&h)
+        && v.len() < cap
+    {
+        v.insert(i, h);
     }
 }
 
@@ -1059,9 +1069,9 @@ impl Detector {
                 merge_into(&mut all, key, a);
             }
         }
-        // Sorted before the findings are built: their strings are then allocated in output order,
-        // so the writers walk memory front to back instead of jumping between 100,000 findings
-        // allocated in hash order (a cache miss per string; half the JSON writers' time).
+        // Sorted before the findings are built, so the rule texts each finding copies are
+        // allocated in output order (the key's and samples' strings are moved, so they stay where
+        // the scan allocated them; the writers prefetch the strings of the findings ahead).
         let mut sorted: Vec<(Key, Agg)> = all.into_iter().collect();
         // `Agg::severity` is its rule's, the findings' severity. Keys are distinct, so (type,
         // account, region, resource) orders them completely (and a parallel sort gives the one
