@@ -67,8 +67,67 @@ fn string_list<'a, R: IntoIterator<Item = &'a String> + Clone>(
 }
 
 fn dict_col<'a>(v: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
-    let d: DictionaryArray<Int32Type> = v.collect();
-    Arc::new(d)
+    Arc::new(dict_keys(v))
+}
+
+/// A dictionary array of `v` (keys in order of first appearance, as Arrow's dictionary builder
+/// assigns them). Findings come sorted by type, so most values equal the one before: each value
+/// is compared with its predecessor and only looked up in the table of distinct values when it
+/// differs, and no value is copied but the distinct ones.
+fn dict_keys<'a>(v: impl Iterator<Item = Option<&'a str>>) -> DictionaryArray<Int32Type> {
+    let (lower, _) = v.size_hint();
+    let mut keys = Vec::with_capacity(lower);
+    let mut valid = arrow_buffer::NullBufferBuilder::new(lower);
+    let mut distinct: Vec<&str> = Vec::new();
+    let mut index: hashbrown::HashMap<&str, i32> = hashbrown::HashMap::new();
+    let mut last: Option<(&str, i32)> = None;
+    for s in v {
+        let Some(s) = s else {
+            keys.push(0);
+            valid.append_null();
+            continue;
+        };
+        valid.append_non_null();
+        let k = match last {
+            Some((l, k)) if l == s => k,
+            _ => {
+                let next = i32::try_from(distinct.len()).unwrap_or(i32::MAX);
+                let k = *index.entry(s).or_insert_with(|| {
+                    distinct.push(s);
+                    next
+                });
+                last = Some((s, k));
+                k
+            }
+        };
+        keys.push(k);
+    }
+    let keys = Int32Array::new(keys.into(), valid.finish());
+    let values: ArrayRef = Arc::new(StringArray::from(distinct));
+    // Every key indexes `distinct`; `i32::MAX` distinct values would not fit a batch.
+    DictionaryArray::new(keys, values)
+}
+
+/// `types` of the OCSF layout: a list of one string per row, its items dictionary-encoded.
+fn dict_list<'a>(v: impl Iterator<Item = &'a str>) -> ArrayRef {
+    let items = dict_keys(v.map(Some));
+    let n = items.len();
+    let field = Arc::new(Field::new("item", items.data_type().clone(), true));
+    let one_each = OffsetBuffer::from_lengths(std::iter::repeat_n(1usize, n));
+    Arc::new(ListArray::new(field, one_each, Arc::new(items), None))
+}
+
+/// `t` with dictionary-encoded strings as plain strings (in structs and lists too): the Arrow type
+/// a file's readers see. Arrow dictionary arrays are written to Parquet columns of their value
+/// type (parquet-rs deems the two compatible), so the writers may build columns either way.
+fn plain(t: &DataType) -> DataType {
+    let field = |f: &Field| f.clone().with_data_type(plain(f.data_type()));
+    match t {
+        DataType::Dictionary(_, v) => plain(v),
+        DataType::Struct(fs) => DataType::Struct(fs.iter().map(|f| field(f)).collect()),
+        DataType::List(f) => DataType::List(Arc::new(field(f))),
+        other => other.clone(),
+    }
 }
 
 fn list_field(name: &str) -> Field {
@@ -221,7 +280,9 @@ fn write_with<W: Write + Send>(
             .map(|c| {
                 let b = batch(&schema, c)?;
                 let mut leaves = Vec::new();
-                for (a, f) in b.columns().iter().zip(schema.fields()) {
+                // The batch's own fields: its columns may be dictionary arrays where the file's
+                // schema has their plain type (see `plain`).
+                for (a, f) in b.columns().iter().zip(b.schema().fields()) {
                     leaves.extend(compute_leaves(f, a).map_err(perr)?);
                 }
                 Ok((b.num_rows(), leaves))
@@ -292,8 +353,12 @@ pub fn ocsf_severity(score: f64) -> (i32, &'static str) {
     }
 }
 
+/// A struct of the columns, each field typed as its array is.
 fn st(fields: Vec<(Field, ArrayRef)>) -> StructArray {
-    let (f, a): (Vec<Field>, Vec<ArrayRef>) = fields.into_iter().unzip();
+    let (f, a): (Vec<Field>, Vec<ArrayRef>) = fields
+        .into_iter()
+        .map(|(f, a)| (f.with_data_type(a.data_type().clone()), a))
+        .unzip();
     StructArray::new(Fields::from(f), a, None)
 }
 
@@ -314,9 +379,10 @@ fn strs<'a>(v: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-/// A column of `n` times the same text, made in one step (not `n` pushes of a short string).
+/// A column of `n` times the same text: a dictionary of one value.
 fn repeated(v: &str, n: usize) -> ArrayRef {
-    Arc::new(StringArray::new_repeated(v, n))
+    let keys = Int32Array::from(vec![0; n]);
+    Arc::new(DictionaryArray::new(keys, Arc::new(StringArray::from(vec![v]))))
 }
 
 fn consts<T: Clone>(n: usize, v: T) -> Vec<T> {
@@ -340,11 +406,11 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
     let analytic = st(vec![
         (
             utf8("uid"),
-            strs(fs.iter().map(|f| Some(f.rule_id.as_str()))),
+            dict_col(fs.iter().map(|f| Some(f.rule_id.as_str()))),
         ),
         (
             utf8("name"),
-            strs(fs.iter().map(|f| Some(f.rule_path.as_str()))),
+            dict_col(fs.iter().map(|f| Some(f.rule_path.as_str()))),
         ),
         (
             Field::new("type_id", DataType::Int32, false),
@@ -359,18 +425,18 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
     ));
     let last_col: ArrayRef = Arc::new(Int64Array::from_iter_values(fs.iter().map(|f| f.last_seen)));
     let time = last_col.clone();
-    let title = strs(fs.iter().map(|f| Some(f.title.as_str())));
-    let region = strs(fs.iter().map(|f| f.region.as_deref()));
+    let title = dict_col(fs.iter().map(|f| Some(f.title.as_str())));
+    let region = dict_col(fs.iter().map(|f| f.region.as_deref()));
     let finding_info = st(vec![
         (utf8("uid"), strs(fs.iter().map(|f| Some(f.id.as_str())))),
         (utf8("title"), title.clone()),
         (
             utf8("desc"),
-            strs(fs.iter().map(|f| Some(f.description.as_str()))),
+            dict_col(fs.iter().map(|f| Some(f.description.as_str()))),
         ),
         (
             list_field("types"),
-            string_list(fs.iter().map(|f| std::iter::once(&f.finding_type))),
+            dict_list(fs.iter().map(|f| f.finding_type.as_str())),
         ),
         (
             Field::new("first_seen_time", DataType::Int64, true),
@@ -387,7 +453,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
     ]);
     let account = st(vec![(
         utf8("uid"),
-        strs(fs.iter().map(|f| f.account.as_deref())),
+        dict_col(fs.iter().map(|f| f.account.as_deref())),
     )]);
     let cloud = st(vec![
         (utf8("provider"), repeated("AWS", n)),
@@ -404,7 +470,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
         ),
         (
             utf8("type"),
-            strs(fs.iter().map(|f| Some(f.resource.kind.as_str()))),
+            dict_col(fs.iter().map(|f| Some(f.resource.kind.as_str()))),
         ),
         (utf8("region"), region),
     ]);
@@ -480,7 +546,7 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
         ),
         (
             Field::new("severity", DataType::Utf8, false),
-            strs(sev.iter().map(|s| Some(s.1))),
+            dict_col(sev.iter().map(|s| Some(s.1))),
         ),
         (
             Field::new("status_id", DataType::Int32, false),
@@ -526,13 +592,23 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
             Arc::new(unmapped.finish()),
         ),
     ];
-    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = cols.into_iter().unzip();
+    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = cols
+        .into_iter()
+        .map(|(f, a)| (f.with_data_type(a.data_type().clone()), a))
+        .unzip();
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(perr)
 }
 
 /// Writes findings as OCSF 1.1.0 Detection Findings (class 2004); returns the writer.
 pub fn write_ocsf<W: Write + Send>(w: W, findings: &[Finding]) -> Result<W, OutputError> {
-    let schema = ocsf_batch(&[])?.schema();
+    let batch_schema = ocsf_batch(&[])?.schema();
+    let schema = Arc::new(Schema::new(
+        batch_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_data_type(plain(f.data_type())))
+            .collect::<Vec<_>>(),
+    ));
     let unique = ["finding_info.uid", "resources.list.item.uid", "unmapped"];
     let props = props(&schema, &unique);
     write_with(w, schema, findings, props, |_, chunk| ocsf_batch(chunk))
