@@ -73,9 +73,14 @@ pub struct ScanArgs {
     max_decompressed_size: String,
     /// How late a record may be behind its object's key time (30s, 15m, 1h, 1d) and still join
     /// the correlation windows of the records around it; objects are read in key-time order and
-    /// windows past it are closed while scanning (flat memory). `off` keeps every window to the
-    /// end, exact for any record order.
-    #[arg(long, value_name = "DURATION|off", default_value = "1h")]
+    /// windows past it are closed while scanning (flat memory). One duration for every kind, or
+    /// `KIND=DURATION` pairs (`cloudtrail`, `vpcflow`, `dns`; comma-separated, unnamed kinds keep
+    /// their default). `off` keeps every window to the end, exact for any record order.
+    #[arg(
+        long,
+        value_name = "DURATION|KIND=DURATION,…|off",
+        default_value = "cloudtrail=1h,vpcflow=15m,dns=1h"
+    )]
     lateness: String,
     /// No summary on stderr.
     #[arg(short, long)]
@@ -112,6 +117,44 @@ fn parse_bound(s: &str, flag: &str, end_of_day: bool) -> Result<i64> {
     } else {
         t
     })
+}
+
+/// `--lateness`: `off` (no windows closed while scanning), one duration for every kind, or
+/// `KIND=DURATION` pairs over the defaults ([`trailhound::DEFAULT_LATENESS_MS`]).
+pub fn parse_lateness(s: &str) -> Result<Option<trailhound::PerKind<i64>>> {
+    use trailhound::rules::rule::parse_duration;
+    let s = s.trim();
+    if s == "off" {
+        return Ok(None);
+    }
+    let duration = |d: &str| {
+        parse_duration(d.trim()).with_context(|| {
+            format!(
+                "--lateness: `{}` is not a duration (30s, 15m, 1h, 1d)",
+                d.trim()
+            )
+        })
+    };
+    if !s.contains('=') {
+        return Ok(Some(trailhound::PerKind::uniform(duration(s)?)));
+    }
+    let mut l = trailhound::DEFAULT_LATENESS_MS;
+    for pair in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let (kind, d) = pair
+            .split_once('=')
+            .with_context(|| format!("--lateness: `{pair}` is not KIND=DURATION"))?;
+        let kind = trailhound::LogKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == kind.trim())
+            .with_context(|| {
+                format!(
+                    "--lateness: `{}` is not a log kind (cloudtrail, vpcflow, dns)",
+                    kind.trim()
+                )
+            })?;
+        *l.get_mut(kind) = duration(d)?;
+    }
+    Ok(Some(l))
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, renamed when complete.
@@ -336,12 +379,7 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
         threads: args.threads,
         range,
         max_decompressed_bytes: parse_size(&args.max_decompressed_size)?,
-        lateness_ms: match args.lateness.trim() {
-            "off" => None,
-            l => Some(trailhound::rules::rule::parse_duration(l).with_context(|| {
-                format!("--lateness: `{l}` is not a duration (30s, 15m, 1h, 1d) or `off`")
-            })?),
-        },
+        lateness_ms: parse_lateness(&args.lateness)?,
         ..ScanOptions::default()
     };
     let paths = if args.paths.is_empty() {
@@ -631,6 +669,30 @@ pub fn render_summary(s: &ScanSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lateness_takes_one_duration_kind_pairs_or_off() {
+        use trailhound::PerKind;
+        assert_eq!(parse_lateness("off").unwrap(), None);
+        assert_eq!(
+            parse_lateness("20m").unwrap(),
+            Some(PerKind::uniform(1_200_000))
+        );
+        assert_eq!(
+            parse_lateness("cloudtrail=1h,vpcflow=15m,dns=1h").unwrap(),
+            Some(trailhound::DEFAULT_LATENESS_MS)
+        );
+        // Kinds not named keep their default.
+        assert_eq!(
+            parse_lateness("vpcflow=1h").unwrap(),
+            Some(PerKind::uniform(3_600_000))
+        );
+        let e = format!("{:#}", parse_lateness("flow=15m").unwrap_err());
+        assert!(e.contains("`flow` is not a log kind"), "{e}");
+        let e = format!("{:#}", parse_lateness("dns=soon").unwrap_err());
+        assert!(e.contains("`soon` is not a duration"), "{e}");
+        assert!(parse_lateness("vpcflow").is_err());
+    }
 
     fn listing(dir: &Path) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(dir)

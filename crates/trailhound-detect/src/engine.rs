@@ -11,7 +11,9 @@ use thin_vec::ThinVec;
 use hashbrown::HashMap;
 use std::sync::Arc;
 
-use trailhound_model::{CloudTrailRecord, DnsRecord, FlowField, FlowRecord, LogKind, RecordSink};
+use trailhound_model::{
+    CloudTrailRecord, DnsRecord, FlowField, FlowRecord, LogKind, PerKind, RecordSink,
+};
 use trailhound_rules::condition::Cond;
 use trailhound_rules::matcher::{Val, with_lowercase};
 use trailhound_rules::rule::CorrelationKind;
@@ -649,8 +651,9 @@ struct State {
     /// Per correlation: the finding each group has raised from windows already closed, with the
     /// key its earliest matching bucket gave.
     done: Vec<HashMap<GroupId, (Agg, Key), GroupIdHash>>,
-    /// Windows of events before this time (Unix ms) have been closed ([`Detector::close_windows`]).
-    closed: i64,
+    /// Per kind: windows of events before this time (Unix ms) have been closed
+    /// ([`Detector::close_windows`]).
+    closed: PerKind<i64>,
     /// Events that arrived for a window already closed.
     late: u64,
     suppressed: u64,
@@ -874,7 +877,7 @@ impl Detector {
                 memo: Memo::new(items),
                 strings: Interner::default(),
                 done: vec![HashMap::default(); c],
-                closed: i64::MIN,
+                closed: PerKind::uniform(i64::MIN),
                 late: 0,
                 suppressed: 0,
                 hits: vec![0; n],
@@ -901,9 +904,9 @@ impl Detector {
         (groups, buckets)
     }
 
-    /// The same detector, told that the windows of events before `t` (Unix ms) are closed
-    /// already: events for them are counted as late ([`Self::late_events`]).
-    pub fn closed_before(mut self, t: i64) -> Self {
+    /// The same detector, told that the windows of events before `t` (Unix ms, per log kind)
+    /// are closed already: events for them are counted as late ([`Self::late_events`]).
+    pub fn closed_before(mut self, t: PerKind<i64>) -> Self {
         self.st.closed = t;
         self
     }
@@ -914,12 +917,13 @@ impl Detector {
         self.st.late
     }
 
-    /// Closes every correlation window that no event at or after `horizon` (Unix ms) can change:
+    /// Closes every correlation window that no event at or after `horizon` (Unix ms; per log kind,
+    /// a correlation taking the earliest of the kinds that feed it) can change:
     /// its condition is judged, the matching buckets are folded into their group's finding, and
     /// the buckets (and the groups left empty) are dropped. A scan that reads objects in time
     /// order calls this between batches so that the state holds the open windows only; the
     /// findings are the same as without it as long as no event arrives later than `horizon`.
-    pub fn close_windows(&mut self, horizon: i64) {
+    pub fn close_windows(&mut self, horizon: PerKind<i64>) {
         let plan = &*self.plan;
         self.st.close_windows(plan, horizon);
     }
@@ -999,7 +1003,7 @@ impl Detector {
                 }
             }
         }
-        self.st.closed = self.st.closed.max(o.closed);
+        self.st.closed = self.st.closed.zip_with(o.closed, i64::max);
         self.st.late += o.late;
         self.st.suppressed += o.suppressed;
         for (a, b) in self.st.hits.iter_mut().zip(o.hits) {
@@ -1139,9 +1143,10 @@ struct Hit<'h, 'r, 'a> {
 
 impl State {
     /// See [`Detector::close_windows`].
-    fn close_windows(&mut self, plan: &Plan, horizon: i64) {
+    fn close_windows(&mut self, plan: &Plan, per_kind: PerKind<i64>) {
         for (ci, groups) in self.corr.iter_mut().enumerate() {
             let c = &plan.correlations[ci];
+            let horizon = c.earliest(&per_kind);
             if let Some(hi) = c.history {
                 // A group first seen before the horizon has its learning period fixed: behaviour
                 // inside it can never be reported, so it need not be kept.
@@ -1166,7 +1171,7 @@ impl State {
             }
             close_correlation(plan, ci, groups, &mut self.done[ci], horizon);
         }
-        self.closed = self.closed.max(horizon);
+        self.closed = self.closed.zip_with(per_kind, i64::max);
     }
 
     /// Runs the rules an index found for a record (`found`) and those no index pins
@@ -1309,13 +1314,13 @@ impl State {
             account,
             region,
         } = hit;
-        if t < self.closed {
+        let c = &plan.correlations[ci as usize];
+        if t < c.earliest(&self.closed) {
             self.late += 1;
         }
         if pos == 0 {
             return;
         }
-        let c = &plan.correlations[ci as usize];
         let specs = &c.resources;
         let strings = &mut self.strings;
         let mut head = || strings.head(specs, ev, t, account, region);
@@ -1355,7 +1360,7 @@ impl State {
         let c = &plan.correlations[ci as usize];
         let (width, span) = window_shape(c);
         let b = t.div_euclid(width);
-        if b.saturating_add(span) <= self.closed.div_euclid(width) {
+        if b.saturating_add(span) <= c.earliest(&self.closed).div_euclid(width) {
             self.late += 1;
         }
         let nrules = c.corr.rules.len();

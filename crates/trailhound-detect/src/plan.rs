@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use hashbrown::HashMap;
 
-use trailhound_model::LogKind;
+use trailhound_model::{LogKind, PerKind};
 
 use crate::fields::FieldRef;
 use trailhound_rules::detection::{Detection, fields, required_values};
@@ -165,6 +165,21 @@ pub struct CorrelationRule {
     pub distinct_cap: usize,
     /// Its finding's resource fields, resolved (see [`ResourceRef`]).
     pub resources: Vec<ResourceRef>,
+    /// The log kinds of the rules that feed it (its own kind if it names none that loaded):
+    /// its windows can be closed once no record of these kinds can reach them.
+    pub kinds: Vec<LogKind>,
+}
+
+impl CorrelationRule {
+    /// Its share of a per-kind time (a horizon, what is closed): the earliest of its kinds',
+    /// as a record of any of them can reach its windows.
+    pub fn earliest(&self, per_kind: &PerKind<i64>) -> i64 {
+        self.kinds
+            .iter()
+            .map(|&k| per_kind.get(k))
+            .min()
+            .unwrap_or(i64::MIN)
+    }
 }
 
 /// A finding's resource field (`finding.resource` of a rule), resolved once: every finding hit
@@ -408,6 +423,16 @@ impl Plan {
                     .iter()
                     .find_map(|rid| by_id.get(rid).map(|&di| p.rules[di as usize].rule.kind))
                     .unwrap_or(r.kind);
+                let mut kinds: Vec<LogKind> = c
+                    .rules
+                    .iter()
+                    .filter_map(|rid| by_id.get(rid).map(|&di| p.rules[di as usize].rule.kind))
+                    .collect();
+                if kinds.is_empty() {
+                    kinds.push(r.kind);
+                }
+                kinds.sort_unstable();
+                kinds.dedup();
                 let resolve = |f: &String| FieldRef::resolve(kind, Some(f));
                 p.correlations.push(CorrelationRule {
                     rule: r.clone(),
@@ -418,6 +443,7 @@ impl Plan {
                     field_refs: c.fields.iter().map(resolve).collect(),
                     distinct_cap: distinct_cap(c),
                     resources: resource_refs(r, kind),
+                    kinds,
                 });
             }
         }

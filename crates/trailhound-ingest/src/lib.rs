@@ -28,5 +28,5 @@ pub mod summary;
 
 pub use discover::{Discovered, Object, discover};
 pub use read::TimeRange;
-pub use scan::{ScanError, ScanOptions, scan, scan_batches};
+pub use scan::{DEFAULT_LATENESS_MS, ScanError, ScanOptions, scan, scan_batches};
 pub use summary::{Counters, ErrorEntry, ScanSummary};

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rayon::prelude::*;
-use trailhound_model::{LogKind, RecordSink};
+use trailhound_model::{LogKind, PerKind, RecordSink};
 
 use crate::decompress::{DecompressError, Inflater, is_gzip};
 use crate::discover::Object;
@@ -37,18 +37,31 @@ pub struct ScanOptions {
     pub max_decompressed_bytes: u64,
     /// Plain flow-log files larger than this are split into chunks of about this size.
     pub split_bytes: u64,
-    /// How far (ms) a record may lie before its object's key time (the delivery time in the
-    /// file name, else its date folder) and still join the correlation windows of the records
-    /// around it. Objects are then read in key-time order, in batches, and the windows no later
-    /// record can reach are closed between batches, so the correlation state holds the open
-    /// windows only. `None` reads in path order and keeps every window to the end (exact for
-    /// any record order, with memory that grows with the number of groups).
-    pub lateness_ms: Option<i64>,
+    /// How far (ms) a record of each kind may lie before its object's key time (the delivery
+    /// time in the file name, else its date folder) and still join the correlation windows of
+    /// the records around it. Objects are then read in key-time order, in batches, and the
+    /// windows no later record of their kind can reach are closed between batches, so the
+    /// correlation state holds the open windows only. `None` reads in path order and keeps every
+    /// window to the end (exact for any record order, with memory that grows with the number of
+    /// groups). Default [`DEFAULT_LATENESS_MS`].
+    pub lateness_ms: Option<PerKind<i64>>,
     /// Stored bytes per batch of a time-ordered scan, about (see `lateness_ms`): enough work for
     /// every thread between two closings of the windows, little enough that the open windows
     /// stay a small part of memory.
     pub batch_bytes: u64,
 }
+
+/// The default lateness per kind ([`ScanOptions::lateness_ms`]). CloudTrail names a file by
+/// its delivery time and AWS bounds no delivery delay (an hour is the safe margin); Resolver
+/// query logs get the same hour. A flow log file is named by the start of its five-minute
+/// publication window and holds the records whose `end` lies in it, and a record spans at most
+/// one aggregation interval (10 minutes at most), so its `start`, the time trailhound uses,
+/// lies at most 10 minutes before the file's time: 15 minutes leave a margin.
+pub const DEFAULT_LATENESS_MS: PerKind<i64> = PerKind {
+    cloudtrail: 3_600_000,
+    vpcflow: 900_000,
+    dns: 3_600_000,
+};
 
 impl Default for ScanOptions {
     fn default() -> Self {
@@ -57,7 +70,7 @@ impl Default for ScanOptions {
             range: TimeRange::default(),
             max_decompressed_bytes: 4 << 30,
             split_bytes: 64 << 20,
-            lateness_ms: Some(3_600_000),
+            lateness_ms: Some(DEFAULT_LATENESS_MS),
             batch_bytes: 4 << 20,
         }
     }

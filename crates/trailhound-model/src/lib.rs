@@ -71,6 +71,76 @@ impl std::fmt::Display for LogKind {
     }
 }
 
+/// One value per log kind: the lateness a scan allows each source, the time up to which each
+/// source's correlation windows are closed.
+///
+/// ```
+/// use trailhound_model::{LogKind, PerKind};
+/// let lateness = PerKind { cloudtrail: 60, vpcflow: 15, dns: 60 };
+/// assert_eq!(lateness.get(LogKind::VpcFlow), 15);
+/// assert_eq!(PerKind::uniform(7).map(|v| v * 2).get(LogKind::Dns), 14);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PerKind<T> {
+    /// For CloudTrail.
+    pub cloudtrail: T,
+    /// For VPC flow logs.
+    pub vpcflow: T,
+    /// For Route 53 Resolver query logs.
+    pub dns: T,
+}
+
+impl<T: Copy> PerKind<T> {
+    /// The same value for every kind.
+    pub fn uniform(v: T) -> Self {
+        PerKind {
+            cloudtrail: v,
+            vpcflow: v,
+            dns: v,
+        }
+    }
+
+    /// The value for `kind`.
+    pub fn get(&self, kind: LogKind) -> T {
+        match kind {
+            LogKind::CloudTrail => self.cloudtrail,
+            LogKind::VpcFlow => self.vpcflow,
+            LogKind::Dns => self.dns,
+        }
+    }
+
+    /// The value for `kind`, to change.
+    pub fn get_mut(&mut self, kind: LogKind) -> &mut T {
+        match kind {
+            LogKind::CloudTrail => &mut self.cloudtrail,
+            LogKind::VpcFlow => &mut self.vpcflow,
+            LogKind::Dns => &mut self.dns,
+        }
+    }
+
+    /// Each value through `f`.
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> PerKind<U> {
+        PerKind {
+            cloudtrail: f(self.cloudtrail),
+            vpcflow: f(self.vpcflow),
+            dns: f(self.dns),
+        }
+    }
+
+    /// `f` of this and `other`'s values, kind by kind.
+    pub fn zip_with<U: Copy, V>(
+        self,
+        other: PerKind<U>,
+        mut f: impl FnMut(T, U) -> V,
+    ) -> PerKind<V> {
+        PerKind {
+            cloudtrail: f(self.cloudtrail, other.cloudtrail),
+            vpcflow: f(self.vpcflow, other.vpcflow),
+            dns: f(self.dns, other.dns),
+        }
+    }
+}
+
 /// Why one record could not be read. Each variant has a stable [`RecordError::code`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {

@@ -382,7 +382,10 @@ fn strs<'a>(v: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
 /// A column of `n` times the same text: a dictionary of one value.
 fn repeated(v: &str, n: usize) -> ArrayRef {
     let keys = Int32Array::from(vec![0; n]);
-    Arc::new(DictionaryArray::new(keys, Arc::new(StringArray::from(vec![v]))))
+    Arc::new(DictionaryArray::new(
+        keys,
+        Arc::new(StringArray::from(vec![v])),
+    ))
 }
 
 fn consts<T: Clone>(n: usize, v: T) -> Vec<T> {

@@ -37,8 +37,10 @@ pub use trailhound_model as model;
 pub use trailhound_rules as rules;
 
 pub use trailhound_detect::{Detector, Finding, Plan};
-pub use trailhound_ingest::{Counters, ErrorEntry, ScanError, ScanOptions, ScanSummary, TimeRange};
-pub use trailhound_model::{LogKind, RecordSink};
+pub use trailhound_ingest::{
+    Counters, DEFAULT_LATENESS_MS, ErrorEntry, ScanError, ScanOptions, ScanSummary, TimeRange,
+};
+pub use trailhound_model::{LogKind, PerKind, RecordSink};
 
 /// Discovers every object under `paths` and scans them in parallel.
 ///
@@ -148,20 +150,37 @@ pub fn detect_discovered(
     if ends.last() != Some(&objects.len()) {
         ends.push(objects.len());
     }
-    // After batch `i`, the windows before `horizons[i]` are closed: records of the objects still
-    // to read lie no earlier than the next object's key time less the lateness (objects are in
-    // key-time order). `closed[i]` is what the sinks of batch `i` know to be closed already
-    // (computed up front: batch `i` is read while batch `i - 1` is being closed).
-    let horizons: Vec<Option<i64>> = ends
+    // After batch `i`, the windows of each kind before `horizons[i]` are closed: its records in
+    // the objects still to read lie no earlier than the key time of the next object that can
+    // hold them (its key names that kind or none) less the kind's lateness (objects are in
+    // key-time order; with none left, or one whose key tells no time, nothing is closed).
+    // `closed[i]` is what the sinks of batch `i` know to be closed already (computed up front:
+    // batch `i` is read while batch `i - 1` is being closed).
+    // `next[i]`: per kind, the key time of the first object from `i` on that can hold it
+    // (`i64::MIN` where that object tells no time; `None` where there is none).
+    let mut next = vec![PerKind::<Option<i64>>::default(); objects.len() + 1];
+    for (i, o) in objects.iter().enumerate().rev() {
+        let mut n = next[i + 1];
+        for kind in LogKind::ALL {
+            if o.key_kind().is_none_or(|k| k == kind) {
+                *n.get_mut(kind) = Some(o.key_time().unwrap_or(i64::MIN));
+            }
+        }
+        next[i] = n;
+    }
+    let horizons: Vec<Option<PerKind<i64>>> = ends
         .iter()
         .map(|&e| {
-            let next = objects.get(e).and_then(|o| o.key_time());
-            opts.lateness_ms.zip(next).map(|(l, t)| t.saturating_sub(l))
+            let lateness = opts.lateness_ms?;
+            let next = next.get(e).copied().unwrap_or_default();
+            Some(next.zip_with(lateness, |t, l| t.map_or(i64::MIN, |t| t.saturating_sub(l))))
         })
         .collect();
-    let closed: Vec<i64> = std::iter::once(i64::MIN)
-        .chain(horizons.iter().scan(i64::MIN, |c, h| {
-            *c = h.unwrap_or(*c);
+    let closed: Vec<PerKind<i64>> = std::iter::once(PerKind::uniform(i64::MIN))
+        .chain(horizons.iter().scan(PerKind::uniform(i64::MIN), |c, h| {
+            if let Some(h) = h {
+                *c = c.zip_with(*h, i64::max);
+            }
             Some(*c)
         }))
         .collect();
@@ -170,7 +189,10 @@ pub fn detect_discovered(
         &objects,
         &ends,
         opts,
-        |i| Detector::new(plan.clone()).closed_before(closed.get(i).copied().unwrap_or(i64::MIN)),
+        |i| {
+            Detector::new(plan.clone())
+                .closed_before(closed.get(i).copied().unwrap_or(PerKind::uniform(i64::MIN)))
+        },
         Detector::merge,
         progress,
         |i, det: &mut Detector| {

@@ -1,4 +1,4 @@
-//! Closing correlation windows while scanning (`ScanOptions::lateness_ms`): reading a corpus in
+//! Closing correlation windows while scanning (`ScanOptions::lateness_ms`, per log kind): reading a corpus in
 //! key-time order in small batches and closing the windows between them gives the findings of a
 //! scan that keeps every window to the end, with a fraction of the correlation state; records
 //! later than the allowed lateness are counted.
@@ -6,10 +6,14 @@
 use std::sync::Arc;
 
 use trailhound::rules::{LoadOptions, load};
-use trailhound::{Plan, ScanOptions, ScanSummary};
+use trailhound::{PerKind, Plan, ScanOptions, ScanSummary};
 use trailhound_corpus::{CorpusSpec, generate};
 
-fn scan(dir: &std::path::Path, lateness_ms: Option<i64>, threads: usize) -> (String, ScanSummary) {
+fn scan(
+    dir: &std::path::Path,
+    lateness_ms: Option<PerKind<i64>>,
+    threads: usize,
+) -> (String, ScanSummary) {
     let (set, _) = load(&LoadOptions {
         bundled: true,
         ..Default::default()
@@ -42,7 +46,7 @@ fn closing_windows_while_scanning_changes_no_finding() {
 
     // The generator's records lie at or after their object's key time, so ten minutes of
     // lateness lose nothing.
-    let lateness = Some(10 * 60_000);
+    let lateness = Some(PerKind::uniform(10 * 60_000));
     let (kept, kept_summary) = scan(dir.path(), None, 2);
     let (closed, closed_summary) = scan(dir.path(), lateness, 2);
     let (closed_one, _) = scan(dir.path(), lateness, 1);
@@ -77,6 +81,31 @@ fn closing_windows_while_scanning_changes_no_finding() {
     std::fs::rename(&flow, &late_name).unwrap();
     let (_, late) = scan(dir.path(), lateness, 2);
     assert!(late.correlation_late_events > 0);
-    let (_, exact) = scan(dir.path(), None, 2);
-    assert_eq!(exact.correlation_late_events, 0);
+    let (exact, exact_summary) = scan(dir.path(), None, 2);
+    assert_eq!(exact_summary.correlation_late_events, 0);
+
+    // Each kind's windows close by that kind's lateness: twelve hours for flow logs takes the
+    // late file in, while CloudTrail and Resolver windows still close ten minutes behind.
+    let (flow_late_ok, s) = scan(
+        dir.path(),
+        Some(PerKind {
+            cloudtrail: 10 * 60_000,
+            vpcflow: 12 * 3_600_000,
+            dns: 10 * 60_000,
+        }),
+        2,
+    );
+    assert_eq!(s.correlation_late_events, 0);
+    assert_eq!(flow_late_ok, exact);
+    // … and a short flow lateness still judges that file late whatever the other kinds allow.
+    let (_, s) = scan(
+        dir.path(),
+        Some(PerKind {
+            cloudtrail: 12 * 3_600_000,
+            vpcflow: 10 * 60_000,
+            dns: 12 * 3_600_000,
+        }),
+        2,
+    );
+    assert_eq!(s.correlation_late_events, late.correlation_late_events);
 }
