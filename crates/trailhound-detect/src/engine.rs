@@ -561,6 +561,9 @@ struct History {
     start: i64,
     /// Per signal field: when each value (by its hash, see [`value_hash`]) was first seen.
     seen: Vec<HashMap<u64, i64>>,
+    /// Per signal field: more than the history's `max-values` values were first seen in the
+    /// learning period; the field's values are no longer kept, and none counts as new.
+    saturated: Vec<bool>,
 }
 
 impl History {
@@ -568,11 +571,15 @@ impl History {
         History {
             start: i64::MAX,
             seen: vec![HashMap::new(); fields],
+            saturated: vec![false; fields],
         }
     }
     fn see(&mut self, t: i64, values: &[u64]) {
         self.start = self.start.min(t);
-        for (m, &v) in self.seen.iter_mut().zip(values) {
+        for ((m, &v), &full) in self.seen.iter_mut().zip(values).zip(&self.saturated) {
+            if full {
+                continue;
+            }
             let x = m.entry(v).or_insert(t);
             *x = (*x).min(t);
         }
@@ -581,11 +588,42 @@ impl History {
         self.start = self.start.min(o.start);
         if self.seen.len() < o.seen.len() {
             self.seen.resize(o.seen.len(), HashMap::new());
+            self.saturated.resize(o.seen.len(), false);
         }
-        for (m, om) in self.seen.iter_mut().zip(o.seen) {
+        for (((m, om), full), ofull) in self
+            .seen
+            .iter_mut()
+            .zip(o.seen)
+            .zip(self.saturated.iter_mut())
+            .zip(o.saturated)
+        {
+            if *full || ofull {
+                *full = true;
+                *m = HashMap::new();
+                continue;
+            }
             for (v, t) in om {
                 let e = m.entry(v).or_insert(t);
                 *e = (*e).min(t);
+            }
+        }
+    }
+    /// Keeps of each signal only what can still matter, once the group's start is fixed (no
+    /// event that can still come is earlier): the values first seen in the learning period
+    /// (`timespan` from the start); one first seen after it is new and stays new, as a value
+    /// missing from the history is ([`new_values`]). A signal left with more than `cap` values
+    /// is saturated. Both only ever grow with later events, so settling between batches gives
+    /// the findings of settling once at the end.
+    fn settle(&mut self, timespan: i64, cap: usize) {
+        let learned = self.start.saturating_add(timespan);
+        for (m, full) in self.seen.iter_mut().zip(self.saturated.iter_mut()) {
+            if *full {
+                continue;
+            }
+            m.retain(|_, t| *t < learned);
+            if m.len() > cap {
+                *full = true;
+                *m = HashMap::new();
             }
         }
     }
@@ -613,6 +651,131 @@ impl Novel {
 
 type Novels = HashMap<String, HashMap<Vec<u64>, Novel>>;
 
+/// The reported part of a `first_seen` group whose learning period lies behind the closing
+/// horizon: its tuples' novelty is settled (no event that could still come is earlier than the
+/// end of the learning period), so they are folded here as the windows close instead of being
+/// kept until the end of the scan. With the history settled too ([`History::settle`]), a group's
+/// state stops growing with the scan's length.
+#[derive(Debug, Clone)]
+struct Settled {
+    agg: Agg,
+    /// The earliest head folded: the finding's account, region and resource, as `finish` takes
+    /// them from the earliest tuple.
+    head: Head,
+    /// Hashes ([`tuple_hash`]) of the reported tuples: a later event of one adds to the count
+    /// and the last time only, as it would have to the tuple kept whole.
+    tuples: hashbrown::HashSet<u64, foldhash::fast::FixedState>,
+}
+
+impl Settled {
+    /// Folds a reported tuple (hash `fp`) into `s`.
+    fn fold(
+        s: &mut Option<Settled>,
+        rule: u32,
+        c: &crate::plan::CorrelationRule,
+        fp: u64,
+        n: Novel,
+    ) {
+        if let Some(x) = s
+            && x.tuples.contains(&fp)
+        {
+            x.agg.count += n.count;
+            x.agg.last = x.agg.last.max(n.last);
+            return;
+        }
+        let part = Agg {
+            rule,
+            severity: c.rule.finding.severity,
+            count: n.count,
+            first: n.head.t,
+            last: n.last,
+            samples: vec![(n.head.t, n.head.sample())],
+        };
+        match s {
+            Some(x) => {
+                x.agg.merge(part);
+                if n.head < x.head {
+                    x.head = n.head;
+                }
+                x.tuples.insert(fp);
+            }
+            None => {
+                let mut tuples =
+                    hashbrown::HashSet::with_hasher(foldhash::fast::FixedState::default());
+                tuples.insert(fp);
+                *s = Some(Settled {
+                    agg: part,
+                    head: n.head,
+                    tuples,
+                });
+            }
+        }
+    }
+
+    fn merge(&mut self, o: Settled) {
+        self.agg.merge(o.agg);
+        if o.head < self.head {
+            self.head = o.head;
+        }
+        self.tuples.extend(o.tuples);
+    }
+
+    /// The finding's key and aggregate.
+    fn into_finding(self, c: &crate::plan::CorrelationRule) -> (Key, Agg) {
+        let ctx = &self.head.ctx;
+        let key = Key {
+            finding_type: c.rule.finding.finding_type.clone(),
+            account: ctx.account.to_string(),
+            region: ctx.region.to_string(),
+            resource: Resource {
+                kind: ctx.kind.to_string(),
+                id: ctx.id.to_string(),
+            },
+        };
+        (key, self.agg)
+    }
+}
+
+/// Per `first_seen` history: its learning period, its `max-values`, and (with `per_kind`) the
+/// horizon of its groups' start: the earliest of its correlations' (which share their kinds).
+fn history_limits<'p>(
+    plan: &'p Plan,
+    per_kind: Option<&'p PerKind<i64>>,
+) -> impl Iterator<Item = (i64, usize, i64)> + 'p {
+    (0..plan.histories).map(move |hi| {
+        plan.correlations
+            .iter()
+            .filter(|c| c.history == Some(hi))
+            .fold((0, usize::MAX, i64::MAX), |(ts, cap, h), c| {
+                let horizon = per_kind.map_or(i64::MAX, |k| c.earliest(k));
+                (
+                    ts.max(c.corr.timespan_ms),
+                    cap.min(c.corr.max_values),
+                    h.min(horizon),
+                )
+            })
+    })
+}
+
+/// A `first_seen` tuple's hash, for [`Settled::tuples`].
+fn tuple_hash(values: &[u64]) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x7475_706c_6573_0001).hash_one(values)
+}
+
+/// How many of a tuple's values are new to the group's history `h`: first seen at or after
+/// `learned` (the end of its learning period), or missing from it (values first seen after the
+/// learning period are dropped when the history settles, [`History::settle`]). A saturated
+/// signal has no new values.
+fn new_values(values: &[u64], h: &History, learned: i64) -> f64 {
+    values
+        .iter()
+        .zip(&h.seen)
+        .zip(&h.saturated)
+        .filter(|((v, m), full)| !**full && m.get(*v).is_none_or(|&t| t >= learned))
+        .count() as f64
+}
+
 /// A value's stable 64-bit hash, for state that only needs to tell values apart (distinct
 /// counts, first-seen histories). foldhash with a fixed seed: the same in every thread and run,
 /// so results do not depend on the thread count; two values collide with probability ~2^-64.
@@ -636,6 +799,8 @@ struct State {
     corr: Vec<Groups>,
     hist: Vec<Histories>,
     novel: Vec<Novels>,
+    /// Per correlation: the settled `first_seen` groups, by group key.
+    settled: Vec<HashMap<String, Settled>>,
     /// Reused buffer for group keys.
     key_buf: String,
     /// The `first_seen` history this record last updated: (record, history, group, value
@@ -872,6 +1037,7 @@ impl Detector {
                 corr: vec![Groups::default(); c],
                 hist: vec![Histories::new(); h],
                 novel: vec![Novels::new(); c],
+                settled: vec![HashMap::new(); c],
                 key_buf: String::new(),
                 seen_memo: None,
                 memo: Memo::new(items),
@@ -987,6 +1153,16 @@ impl Detector {
                 }
             }
         }
+        for (mine, theirs) in self.st.settled.iter_mut().zip(o.settled) {
+            for (g, s) in theirs {
+                match mine.get_mut(&g) {
+                    Some(x) => x.merge(s),
+                    None => {
+                        mine.insert(g, s);
+                    }
+                }
+            }
+        }
         for (mine, theirs) in self.st.done.iter_mut().zip(o.done) {
             for (g, (a, key)) in theirs {
                 match mine.get_mut(&g) {
@@ -1021,41 +1197,41 @@ impl Detector {
     pub fn finish(mut self) -> Vec<Finding> {
         let plan = Arc::clone(&self.plan);
         let mut all = std::mem::take(&mut self.st.findings);
-        for (ci, novels) in std::mem::take(&mut self.st.novel).into_iter().enumerate() {
+        for (hist, (timespan, cap, _)) in self.st.hist.iter_mut().zip(history_limits(&plan, None)) {
+            for h in hist.values_mut() {
+                h.settle(timespan, cap);
+            }
+        }
+        let settled = std::mem::take(&mut self.st.settled);
+        for ((ci, novels), mut settled) in std::mem::take(&mut self.st.novel)
+            .into_iter()
+            .enumerate()
+            .zip(settled)
+        {
             let c = &plan.correlations[ci];
             let Some(hi) = c.history else { continue };
             let Some(hist) = self.st.hist.get(hi) else {
                 continue;
             };
-            let mut groups: Vec<_> = novels.into_iter().collect();
-            groups.sort_by(|a, b| a.0.cmp(&b.0));
-            for (g, tuples) in groups {
+            let rule = (plan.rules.len() + ci) as u32;
+            for (g, tuples) in novels {
                 let Some(h) = hist.get(&g) else { continue };
                 let learned = h.start.saturating_add(c.corr.timespan_ms);
-                let mut agg: Option<(Agg, Key)> = None;
-                let mut tuples: Vec<_> = tuples.into_iter().collect();
-                tuples.sort_by(|a, b| a.1.head.cmp(&b.1.head));
+                let mut s = settled.remove(&g);
                 for (values, n) in tuples {
-                    let new = values
-                        .iter()
-                        .zip(&h.seen)
-                        .filter(|(v, m)| m.get(*v).is_some_and(|&t| t >= learned))
-                        .count() as f64;
-                    if !novelty_holds(c, new) || n.head.t < learned {
+                    if n.head.t < learned || !novelty_holds(c, new_values(&values, h, learned)) {
                         continue;
                     }
-                    fold_head(
-                        &mut agg,
-                        (plan.rules.len() + ci) as u32,
-                        c,
-                        n.count,
-                        n.last,
-                        n.head,
-                    );
+                    Settled::fold(&mut s, rule, c, tuple_hash(&values), n);
                 }
-                if let Some((a, key)) = agg {
+                if let Some(s) = s {
+                    let (key, a) = s.into_finding(c);
                     merge_into(&mut all, key, a);
                 }
+            }
+            for (_, s) in settled {
+                let (key, a) = s.into_finding(c);
+                merge_into(&mut all, key, a);
             }
         }
         let mut st = self.st;
@@ -1144,28 +1320,62 @@ struct Hit<'h, 'r, 'a> {
 impl State {
     /// See [`Detector::close_windows`].
     fn close_windows(&mut self, plan: &Plan, per_kind: PerKind<i64>) {
+        // Histories first: a group's tuples are judged below against its settled history, as
+        // `finish` judges them.
+        for (hi, (timespan, cap, horizon)) in history_limits(plan, Some(&per_kind)).enumerate() {
+            let Some(hist) = self.hist.get_mut(hi) else {
+                continue;
+            };
+            for h in hist.values_mut() {
+                if h.start < horizon {
+                    h.settle(timespan, cap);
+                }
+            }
+        }
         for (ci, groups) in self.corr.iter_mut().enumerate() {
             let c = &plan.correlations[ci];
             let horizon = c.earliest(&per_kind);
             if let Some(hi) = c.history {
-                // A group first seen before the horizon has its learning period fixed: behaviour
-                // inside it can never be reported, so it need not be kept.
-                // Only when a tuple with no new value cannot be reported: a pruned tuple's values
-                // were all seen in the learning period, so a later event with them is not new.
+                // Only when a tuple with no new value cannot be reported: a dropped tuple's
+                // values were all seen in the learning period, so a later event with them is
+                // not new.
                 if novelty_holds(c, 0.0) {
                     continue;
                 }
-                let (Some(hist), Some(novels)) = (self.hist.get(hi), self.novel.get_mut(ci)) else {
+                let ts = c.corr.timespan_ms;
+                let rule = (plan.rules.len() + ci) as u32;
+                let (Some(hist), Some(novels), Some(settled)) = (
+                    self.hist.get(hi),
+                    self.novel.get_mut(ci),
+                    self.settled.get_mut(ci),
+                ) else {
                     continue;
                 };
                 novels.retain(|g, tuples| {
-                    if let Some(h) = hist.get(g)
-                        && h.start < horizon
-                    {
-                        let learned = h.start.saturating_add(c.corr.timespan_ms);
-                        tuples.retain(|_, n| n.head.t >= learned);
+                    let Some(h) = hist.get(g) else { return true };
+                    if h.start >= horizon {
+                        return true;
                     }
-                    !tuples.is_empty()
+                    let learned = h.start.saturating_add(ts);
+                    if learned > horizon {
+                        // The learning period is fixed: behaviour inside it can never be
+                        // reported, so it need not be kept.
+                        tuples.retain(|_, n| n.head.t >= learned);
+                        return !tuples.is_empty();
+                    }
+                    // No event that could still come is earlier than `learned`: every tuple's
+                    // novelty is settled.
+                    let mut s = settled.remove(g);
+                    for (values, n) in tuples.drain() {
+                        if n.head.t >= learned && novelty_holds(c, new_values(&values, h, learned))
+                        {
+                            Settled::fold(&mut s, rule, c, tuple_hash(&values), n);
+                        }
+                    }
+                    if let Some(s) = s {
+                        settled.insert(g.clone(), s);
+                    }
+                    false
                 });
                 continue;
             }

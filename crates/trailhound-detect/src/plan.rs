@@ -153,7 +153,8 @@ pub struct CorrelationRule {
     /// Its correlation section.
     pub corr: Correlation,
     /// `first_seen`: the index of the history it judges against (correlations with the same
-    /// history rule, group-by and fields share one, so each event updates it once).
+    /// history rule, group-by, fields, timespan and `max-values` share one, so each event
+    /// updates it once).
     pub history: Option<usize>,
     /// The group-by fields, resolved.
     pub group_refs: Vec<FieldRef>,
@@ -390,7 +391,10 @@ impl Plan {
         }
         p.items = items.len();
         p.build_prefilters(pending_ct);
-        let mut histories: std::collections::HashMap<(String, Vec<String>, Vec<String>), usize> =
+        // What a history is: its rule, group-by and signals, and the learning period and the
+        // number of values per signal it keeps (see `Detector::close_windows`).
+        type HistoryKey = (String, Vec<String>, Vec<String>, i64, usize);
+        let mut histories: std::collections::HashMap<HistoryKey, usize> =
             std::collections::HashMap::new();
         for r in &set.rules {
             if let Body::Correlation(c) = &r.body {
@@ -398,7 +402,13 @@ impl Plan {
                 let mut history = None;
                 let mut shared = false;
                 if c.kind == trailhound_rules::rule::CorrelationKind::FirstSeen {
-                    let key = (c.rules[0].clone(), c.group_by.clone(), c.fields.clone());
+                    let key = (
+                        c.rules[0].clone(),
+                        c.group_by.clone(),
+                        c.fields.clone(),
+                        c.timespan_ms,
+                        c.max_values,
+                    );
                     let n = histories.len();
                     let h = *histories.entry(key).or_insert(n);
                     shared = h < n;
@@ -683,6 +693,7 @@ mod tests {
             condition: condition.to_vec(),
             field: Some("y".into()),
             fields: vec![],
+            max_values: trailhound_rules::rule::DEFAULT_MAX_VALUES,
         }
     }
 

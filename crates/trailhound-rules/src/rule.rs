@@ -131,7 +131,17 @@ pub struct Correlation {
     pub field: Option<String>,
     /// The signal fields of `first_seen`.
     pub fields: Vec<String>,
+    /// `first_seen`: how many distinct values of one signal a group's history keeps; a signal
+    /// with more in the learning period is saturated and no longer counts as new
+    /// (`max-values`, default [`DEFAULT_MAX_VALUES`]).
+    pub max_values: usize,
 }
+
+/// The `max-values` of a `first_seen` correlation that names none. A principal that used more
+/// than this many networks (or user agents, regions …) while it was learned is too diverse in that
+/// signal for one more to be unusual, and the history's memory stays bounded however long the
+/// scan.
+pub const DEFAULT_MAX_VALUES: usize = 4096;
 
 /// What a rule does.
 #[derive(Debug, Clone)]
@@ -510,6 +520,17 @@ fn correlation(doc: &Doc, c: &MarkedMappingNode) -> Result<Correlation, Problem>
         _ => {}
     }
     let fields = list("fields");
+    let max_values = match scalar(c, "max-values") {
+        None => DEFAULT_MAX_VALUES,
+        Some(_) if kind != CorrelationKind::FirstSeen => {
+            return Err(err(line, "`max-values` is for first_seen correlations"));
+        }
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| err(line, &format!("bad max-values `{v}` (a positive number)")))?,
+    };
     Ok(Correlation {
         kind,
         rules,
@@ -518,6 +539,7 @@ fn correlation(doc: &Doc, c: &MarkedMappingNode) -> Result<Correlation, Problem>
         condition,
         field,
         fields,
+        max_values,
     })
 }
 
@@ -660,5 +682,31 @@ mod tests {
         assert_eq!(parse_duration("1d"), Some(86_400_000));
         assert_eq!(parse_duration("x"), None);
         assert_eq!(parse_duration("5y"), None);
+    }
+
+    #[test]
+    fn max_values_is_a_positive_number_on_first_seen_only() {
+        let parse = |corr: &str| {
+            let text = format!(
+                "title: t\nid: t\nlevel: low\ncorrelation:\n  rules: [a, b]\n  group-by: [x]\n  timespan: 1h\n{corr}"
+            );
+            let docs = crate::yaml::load_docs(&text).unwrap();
+            parse_doc(&docs[0], "t.yml", &Lists::default())
+                .map(|r| match r.body {
+                    Body::Correlation(c) => c.max_values,
+                    Body::Detection(_) => 0,
+                })
+                .map_err(|p| p[0].message.clone())
+        };
+        let fs = "  type: first_seen\n  fields: [y]\n";
+        assert_eq!(parse(fs), Ok(DEFAULT_MAX_VALUES));
+        assert_eq!(parse(&format!("{fs}  max-values: 12\n")), Ok(12));
+        for bad in ["0", "-3", "many"] {
+            let e = parse(&format!("{fs}  max-values: {bad}\n")).unwrap_err();
+            assert!(e.contains("max-values"), "{e}");
+        }
+        let e =
+            parse("  type: event_count\n  condition: {gte: 2}\n  max-values: 12\n").unwrap_err();
+        assert!(e.contains("first_seen"), "{e}");
     }
 }

@@ -14,10 +14,26 @@ fn scan(
     lateness_ms: Option<PerKind<i64>>,
     threads: usize,
 ) -> (String, ScanSummary) {
-    let (set, _) = load(&LoadOptions {
+    scan_with(dir, &[], lateness_ms, threads)
+}
+
+fn scan_with(
+    dir: &std::path::Path,
+    rules: &[std::path::PathBuf],
+    lateness_ms: Option<PerKind<i64>>,
+    threads: usize,
+) -> (String, ScanSummary) {
+    let (set, problems) = load(&LoadOptions {
         bundled: true,
+        paths: rules.to_vec(),
         ..Default::default()
     });
+    assert!(
+        problems
+            .iter()
+            .all(|d| d.level != trailhound::rules::Level::Error),
+        "{problems:?}"
+    );
     let plan = Arc::new(Plan::new(&set, &[]));
     let opts = ScanOptions {
         threads,
@@ -108,4 +124,74 @@ fn closing_windows_while_scanning_changes_no_finding() {
         2,
     );
     assert_eq!(s.correlation_late_events, late.correlation_late_events);
+}
+
+/// A `first_seen` correlation over the bundled pack's principal history, with a learning period
+/// short enough to end inside the test corpus (2 h 20 min of CloudTrail).
+fn first_seen_rule(id: &str, timespan: &str, max_values: Option<usize>) -> String {
+    let max = max_values.map_or(String::new(), |n| format!("  max-values: {n}\n"));
+    format!(
+        "title: New network, agent or region for a principal ({id})
+id: {id}
+correlation:
+  type: first_seen
+  rules: [th-ct-principal-activity, th-ct-discovery-api]
+  group-by: [principal_arn]
+  fields: [source_ip_prefix, user_agent_family, awsRegion]
+  timespan: {timespan}
+{max}level: low
+finding:
+  type: Discovery:IAMUser/AnomalousBehavior.{id}
+  severity: 2.0
+  resource:
+    - {{type: IAMPrincipal, field: principal_arn}}
+"
+    )
+}
+
+#[test]
+fn first_seen_histories_settle_while_scanning_without_changing_a_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = CorpusSpec::new(dir.path(), 23);
+    spec.size = 24 << 20;
+    spec.object_bytes = 512 << 10;
+    spec.kinds = vec![trailhound::LogKind::CloudTrail];
+    generate(&spec).unwrap();
+    let rules = tempfile::tempdir().unwrap();
+    // Learning ends inside the corpus; `narrow` saturates its signals (the generator's
+    // principals call from many networks), `wide` keeps every value.
+    std::fs::write(
+        rules.path().join("wide.yml"),
+        first_seen_rule("wide", "30m", None),
+    )
+    .unwrap();
+    std::fs::write(
+        rules.path().join("narrow.yml"),
+        first_seen_rule("narrow", "30m", Some(8)),
+    )
+    .unwrap();
+    let paths = [rules.path().to_path_buf()];
+    let lateness = Some(PerKind::uniform(10 * 60_000));
+    let (kept, kept_summary) = scan_with(dir.path(), &paths, None, 2);
+    let (closed, closed_summary) = scan_with(dir.path(), &paths, lateness, 2);
+    let (closed_one, _) = scan_with(dir.path(), &paths, lateness, 1);
+    assert_eq!(kept_summary.correlation_late_events, 0);
+    assert_eq!(closed_summary.correlation_late_events, 0);
+    let count = |text: &str, ty: &str| {
+        text.lines()
+            .filter(|l| l.contains(&format!("AnomalousBehavior.{ty}\",")))
+            .count()
+    };
+    let (wide, narrow) = (count(&kept, "wide"), count(&kept, "narrow"));
+    assert!(wide > 0, "no finding of the wide rule:\n{kept}");
+    // A saturated signal never counts as new: fewer principals stand out.
+    assert!(
+        narrow < wide,
+        "saturation changed nothing: {narrow} vs {wide}"
+    );
+    assert_eq!(closed, kept, "settling histories changed the findings");
+    assert_eq!(
+        closed_one, closed,
+        "the findings depend on the thread count"
+    );
 }

@@ -1,0 +1,169 @@
+//! `first_seen` histories settled between batches (`Detector::close_windows`): values first seen
+//! after the learning period are dropped, a signal with more than `max-values` values saturates,
+//! and a group's tuples are folded once their novelty is settled. The findings must be exactly
+//! those of a detector that keeps everything to the end, however the records are split between
+//! detectors.
+
+use std::sync::Arc;
+
+use trailhound_detect::{Detector, Finding, Plan};
+use trailhound_model::{CloudTrailRecord, PerKind, RecordSink};
+
+const RULES: &str = r#"
+title: Any call by an IAM user
+id: t-activity
+name: t-activity
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection: {userIdentity.type: IAMUser}
+  condition: selection
+level: informational
+---
+title: ListUsers
+id: t-listusers
+name: t-listusers
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection: {eventName: ListUsers}
+  condition: selection
+level: informational
+---
+title: ListUsers from a new network (wide)
+id: t-wide
+correlation:
+  type: first_seen
+  rules: [t-activity, t-listusers]
+  group-by: [userIdentity.arn]
+  fields: [sourceIPAddress]
+  timespan: 1h
+level: low
+finding:
+  type: "Discovery:IAMUser/AnomalousBehavior.Wide"
+  severity: 2.0
+  resource:
+    - {type: IAMPrincipal, field: userIdentity.arn}
+---
+title: ListUsers from a new network (narrow)
+id: t-narrow
+correlation:
+  type: first_seen
+  rules: [t-activity, t-listusers]
+  group-by: [userIdentity.arn]
+  fields: [sourceIPAddress]
+  timespan: 1h
+  max-values: 3
+level: low
+finding:
+  type: "Discovery:IAMUser/AnomalousBehavior.Narrow"
+  severity: 2.0
+  resource:
+    - {type: IAMPrincipal, field: userIdentity.arn}
+"#;
+
+fn plan() -> Arc<Plan> {
+    let dir = std::env::temp_dir().join(format!("trailhound-first-seen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("rules.yml"), RULES).unwrap();
+    let (set, problems) = trailhound_rules::load(&trailhound_rules::LoadOptions {
+        paths: vec![dir.clone()],
+        ..Default::default()
+    });
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        problems
+            .iter()
+            .all(|p| p.level != trailhound_rules::Level::Error),
+        "{problems:?}"
+    );
+    Arc::new(Plan::new(&set, &[]))
+}
+
+/// A call by `user` at minute `min` from `ip`.
+fn ev(user: &str, min: i64, ip: &str, api: &str) -> String {
+    let t = trailhound_model::time::format_millis(1_717_200_000_000 + min * 60_000);
+    format!(
+        r#"{{"eventTime":"{t}","eventSource":"iam.amazonaws.com","eventName":"{api}","eventID":"{user}-{min}",
+        "recipientAccountId":"111122223333","awsRegion":"us-east-1","sourceIPAddress":"{ip}",
+        "userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/{user}"}}}}"#
+    )
+}
+
+/// Batches of records, each read by two detectors (alternating records) that are merged into
+/// the scan's; after each batch the windows before its horizon (minutes) close when `close`.
+fn scan(plan: &Arc<Plan>, batches: &[(Vec<String>, i64)], close: bool) -> Vec<Finding> {
+    let mut scan = Detector::new(Arc::clone(plan));
+    for (records, horizon) in batches {
+        let mut a = Detector::new(Arc::clone(plan));
+        let mut b = Detector::new(Arc::clone(plan));
+        for (i, r) in records.iter().enumerate() {
+            let rec = CloudTrailRecord::parse(r).unwrap();
+            if i % 2 == 0 {
+                a.cloudtrail(&rec);
+            } else {
+                b.cloudtrail(&rec);
+            }
+        }
+        scan = scan.merge(a.merge(b));
+        if close {
+            scan.close_windows(PerKind::uniform(1_717_200_000_000 + horizon * 60_000));
+        }
+    }
+    scan.finish()
+}
+
+#[test]
+fn settling_between_batches_gives_the_findings_of_keeping_everything() {
+    let plan = plan();
+    // alice learns two networks in her first hour; bob learns five (more than the narrow
+    // rule's three).
+    let mut learn = vec![
+        ev("alice", 0, "198.51.100.1", "GetUser"),
+        ev("alice", 10, "198.51.100.2", "GetUser"),
+    ];
+    for i in 0..5 {
+        learn.push(ev("bob", i, &format!("203.0.113.{i}"), "GetUser"));
+    }
+    let batches = vec![
+        (learn, 50),
+        (
+            vec![
+                // A known network: not new.
+                ev("alice", 90, "198.51.100.2", "ListUsers"),
+                // A new one, twice in this batch and again in the next.
+                ev("alice", 95, "192.0.2.7", "ListUsers"),
+                ev("alice", 96, "192.0.2.7", "ListUsers"),
+                ev("bob", 100, "192.0.2.99", "ListUsers"),
+            ],
+            // Past both users' learning period: their tuples settle here.
+            120,
+        ),
+        (
+            vec![
+                ev("alice", 130, "192.0.2.7", "ListUsers"),
+                ev("alice", 140, "192.0.2.8", "ListUsers"),
+                // Only seen after the learning period: new however often it comes.
+                ev("bob", 150, "192.0.2.99", "ListUsers"),
+            ],
+            200,
+        ),
+    ];
+    let kept = scan(&plan, &batches, false);
+    let closed = scan(&plan, &batches, true);
+    let json = |f: &[Finding]| serde_json::to_string(f).unwrap();
+    assert_eq!(json(&closed), json(&kept));
+
+    let find = |ty: &str, user: &str| {
+        kept.iter()
+            .find(|f| f.finding_type.ends_with(ty) && f.resource.id.ends_with(user))
+    };
+    let alice = find("Wide", "alice").expect("alice's new networks");
+    // The three calls from 192.0.2.7 are one tuple (one sample), 192.0.2.8 another.
+    assert_eq!(alice.count, 4);
+    assert_eq!(alice.samples.len(), 2, "{:?}", alice.samples);
+    assert_eq!(alice.first_seen, 1_717_200_000_000 + 95 * 60_000);
+    assert_eq!(alice.last_seen, 1_717_200_000_000 + 140 * 60_000);
+    assert_eq!(find("Narrow", "alice").map(|f| f.count), Some(4));
+    assert_eq!(find("Wide", "bob").map(|f| f.count), Some(2));
+    // bob's network signal saturated while he was learned: no value of it is new.
+    assert!(find("Narrow", "bob").is_none(), "{kept:?}");
+}
