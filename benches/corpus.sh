@@ -11,7 +11,8 @@
 #   libdeflate-gunzip, 2 processes                   (Debian libdeflate-tools)
 #   gzip -dc, 2 processes
 # and prints uncompressed MB/s (median run), peak RSS and the ratios. --big adds a 4 GiB
-# CloudTrail corpus to check that throughput and peak RSS stay flat as the corpus grows.
+# CloudTrail corpus to check that throughput and peak RSS stay flat as the corpus grows, parse-only
+# and with the bundled pack.
 #
 # Then, against what users run today (a ~200 MiB resolver corpus joins the two): trailhound's
 # full scan with the bundled pack, DuckDB with the shared rules of benches/shared-rules/ as SQL
@@ -140,6 +141,35 @@ if ("cloudtrail-4g", "trailhound") in speed:
     print(f"4 GiB vs 1 GiB: throughput {b[0]/a[0]:.2f}x, peak RSS {b[1]/a[1]:.2f}x")
 PY
 rm -f "$RESULTS"
+
+# Memory flat as the corpus grows, with the bundled pack (whose correlations and first_seen
+# histories are what could grow): 1 GiB vs 4 GiB CloudTrail, alternating.
+if [ "$BIG" = 1 ]; then
+  GROW=$(mktemp)
+  for i in $(seq "$RUNS"); do
+    for c in cloudtrail-1g cloudtrail-4g; do
+      b=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['report']['bytes_uncompressed'])" "$CORPORA/$c/manifest.json")
+      echo "$c $b $(measure "$BIN" scan "$CORPORA/$c" --threads "$THREADS" -q -o /dev/null)" >> "$GROW"
+    done
+  done
+  python3 - "$GROW" <<'PY'
+import sys, statistics, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    name, b, secs, kib = line.split()
+    rows[name].append((float(secs), int(kib), int(b)))
+print()
+print(f"{'full pack':<15} {'MB/s':>8} {'peak RSS':>10}")
+speed = {}
+for name, v in rows.items():
+    secs = statistics.median(x[0] for x in v)
+    speed[name] = (v[0][2] / 1e6 / secs, max(x[1] for x in v))
+    print(f"{name:<15} {speed[name][0]:8.0f} {speed[name][1]/1024:8.1f} MiB")
+a, b = speed["cloudtrail-1g"], speed["cloudtrail-4g"]
+print(f"full pack, 4 GiB vs 1 GiB: throughput {b[0]/a[0]:.2f}x, peak RSS {b[1]/a[1]:.2f}x")
+PY
+  rm -f "$GROW"
+fi
 
 # trailhound vs DuckDB vs jq, alternating, same runs count; the shared rules' counts compared.
 PEERS=$(mktemp)
