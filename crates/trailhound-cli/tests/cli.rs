@@ -394,6 +394,13 @@ fn rules_subcommands() {
     assert_eq!(code, 0);
     assert!(out.contains("indexed by eventName"), "{out}");
     assert!(out.contains("domain set of 1"), "{out}");
+    // A first_seen correlation names its signals and how many values of each it keeps.
+    assert!(
+        out.contains(
+            "signals [\"source_ip_prefix\", \"user_agent_family\", \"awsRegion\"], history 0, at most 4096 values per signal"
+        ),
+        "{out}"
+    );
 }
 
 #[test]

@@ -669,11 +669,14 @@ impl Plan {
                 c.corr.group_by,
                 c.corr.timespan_ms,
                 c.corr.condition,
-                c.corr
-                    .field
-                    .as_ref()
-                    .map(|f| format!(" on {f}"))
-                    .unwrap_or_default()
+                match (&c.corr.field, c.history) {
+                    (Some(f), _) => format!(" on {f}"),
+                    (None, Some(h)) => format!(
+                        ", signals {:?}, history {h}, at most {} values per signal",
+                        c.corr.fields, c.corr.max_values
+                    ),
+                    (None, None) => String::new(),
+                }
             );
         }
         o
