@@ -659,6 +659,13 @@ pub fn render_summary(s: &ScanSummary) -> String {
             s.correlation_late_events
         );
     }
+    if s.first_seen_saturated > 0 {
+        let _ = writeln!(
+            out,
+            "  first_seen signals saturated: {} (group × signal pairs with more than max-values values in the learning period; new values of those signals are not reported)",
+            s.first_seen_saturated
+        );
+    }
     let _ = writeln!(out, "  findings: {}", s.findings);
     if s.has_input_errors() {
         let _ = writeln!(out, "  input errors: exit code 2");

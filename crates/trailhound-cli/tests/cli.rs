@@ -53,6 +53,7 @@ fn clean_scan_exits_zero_with_every_summary_key() {
         "elapsed_seconds",
         "by_kind",
         "errors",
+        "first_seen_saturated",
     ] {
         assert!(v.get(k).is_some(), "missing {k}");
     }
@@ -469,4 +470,42 @@ fn sigmahq_rules_run_unmodified() {
         "{out}"
     );
     assert!(findings.len() > 10);
+}
+
+#[test]
+fn saturated_first_seen_signals_are_reported() {
+    // One value per account allowed: any account that called from two addresses saturates.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("fs.yml"),
+        "title: New caller address for an account
+id: t-fs
+correlation:
+  type: first_seen
+  rules: [th-ct-principal-activity, th-ct-discovery-api]
+  group-by: [recipientAccountId]
+  fields: [sourceIPAddress]
+  timespan: 1d
+  max-values: 1
+level: low
+finding: {type: 'Discovery:IAMUser/AnomalousBehavior', severity: 2.0}
+",
+    )
+    .unwrap();
+    let (code, v, stderr) = summary(&[
+        fixtures("s3").to_str().unwrap(),
+        "--rules",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let n = v["first_seen_saturated"].as_u64().unwrap();
+    assert!(n > 0, "{v}");
+    assert!(
+        stderr.contains(&format!("first_seen signals saturated: {n} ")),
+        "{stderr}"
+    );
+    // The bundled pack alone keeps 4,096 values a signal: nothing saturates on the fixtures.
+    let (_, v, stderr) = summary(&[fixtures("s3").to_str().unwrap()]);
+    assert_eq!(v["first_seen_saturated"], 0);
+    assert!(!stderr.contains("saturated"), "{stderr}");
 }

@@ -1094,6 +1094,31 @@ impl Detector {
         self.st.close_windows(plan, horizon);
     }
 
+    /// Settles every `first_seen` history as the end of the scan does (no record is to come):
+    /// values first seen after a group's learning period are dropped and signals with more than
+    /// `max-values` learned values saturate. [`Self::finish`] does this itself; call it before
+    /// to count the saturated signals ([`Self::saturated_signals`]).
+    pub fn settle_histories(&mut self) {
+        let plan = &*self.plan;
+        for (hist, (timespan, cap, _)) in self.st.hist.iter_mut().zip(history_limits(plan, None)) {
+            for h in hist.values_mut() {
+                h.settle(timespan, cap);
+            }
+        }
+    }
+
+    /// `first_seen` (group, signal) pairs whose signal saturated: more than the rule's
+    /// `max-values` distinct values in the group's learning period, so that none of its values
+    /// counts as new. Final once the histories are settled ([`Self::settle_histories`]).
+    pub fn saturated_signals(&self) -> u64 {
+        self.st
+            .hist
+            .iter()
+            .flat_map(|hist| hist.values())
+            .map(|h| h.saturated.iter().filter(|&&s| s).count() as u64)
+            .sum()
+    }
+
     /// Records skipped because they came from a trusted address.
     pub fn suppressed(&self) -> u64 {
         self.st.suppressed
@@ -1197,11 +1222,7 @@ impl Detector {
     pub fn finish(mut self) -> Vec<Finding> {
         let plan = Arc::clone(&self.plan);
         let mut all = std::mem::take(&mut self.st.findings);
-        for (hist, (timespan, cap, _)) in self.st.hist.iter_mut().zip(history_limits(&plan, None)) {
-            for h in hist.values_mut() {
-                h.settle(timespan, cap);
-            }
-        }
+        self.settle_histories();
         let settled = std::mem::take(&mut self.st.settled);
         for ((ci, novels), mut settled) in std::mem::take(&mut self.st.novel)
             .into_iter()

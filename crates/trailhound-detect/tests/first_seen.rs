@@ -108,6 +108,9 @@ fn scan(plan: &Arc<Plan>, batches: &[(Vec<String>, i64)], close: bool) -> Vec<Fi
             scan.close_windows(PerKind::uniform(1_717_200_000_000 + horizon * 60_000));
         }
     }
+    scan.settle_histories();
+    // Only bob's network signal in the narrow rule's history: five values, three allowed.
+    assert_eq!(scan.saturated_signals(), 1);
     scan.finish()
 }
 

@@ -87,6 +87,9 @@ pub struct ScanSummary {
     /// Correlation events that arrived after their window had been closed (records later than
     /// the allowed lateness behind their object's key time; see `ScanOptions::lateness_ms`).
     pub correlation_late_events: u64,
+    /// `first_seen` (group, signal) pairs that saturated: more than the rule's `max-values`
+    /// values in the group's learning period, so new values of that signal are not reported.
+    pub first_seen_saturated: u64,
     /// Wall-clock seconds (filled in by the caller).
     pub elapsed_seconds: f64,
     /// The same counters per log kind: `cloudtrail`, `vpcflow`, `dns`.
@@ -183,6 +186,7 @@ impl ScanSummary {
         self.correlation_groups += other.correlation_groups;
         self.correlation_buckets += other.correlation_buckets;
         self.correlation_late_events += other.correlation_late_events;
+        self.first_seen_saturated += other.first_seen_saturated;
     }
 
     /// True when any object failed or any record was rejected: the run's exit code is 2.

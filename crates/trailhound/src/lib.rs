@@ -209,6 +209,9 @@ pub fn detect_discovered(
     summary.correlation_groups = peak_groups;
     summary.correlation_buckets = peak_buckets;
     summary.correlation_late_events = det.late_events();
+    let mut det = det;
+    det.settle_histories();
+    summary.first_seen_saturated = det.saturated_signals();
     let findings = det.finish();
     summary.findings = findings.len() as u64;
     summary.elapsed_seconds = started.elapsed().as_secs_f64();
