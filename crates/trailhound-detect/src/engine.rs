@@ -757,6 +757,22 @@ fn history_limits<'p>(
     })
 }
 
+/// Folds `theirs` into `mine` key by key, merging the values both hold with `merge`.
+fn merge_keyed<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(
+    mine: &mut HashMap<K, V, S>,
+    theirs: impl IntoIterator<Item = (K, V)>,
+    merge: impl Fn(&mut V, V),
+) {
+    for (k, v) in theirs {
+        match mine.get_mut(&k) {
+            Some(x) => merge(x, v),
+            None => {
+                mine.insert(k, v);
+            }
+        }
+    }
+}
+
 /// A `first_seen` tuple's hash, for [`Settled::tuples`].
 fn tuple_hash(values: &[u64]) -> u64 {
     use std::hash::BuildHasher;
@@ -1156,37 +1172,15 @@ impl Detector {
             }
         }
         for (mine, theirs) in self.st.hist.iter_mut().zip(o.hist) {
-            for (g, h) in theirs {
-                match mine.get_mut(&g) {
-                    Some(x) => x.merge(h),
-                    None => {
-                        mine.insert(g, h);
-                    }
-                }
-            }
+            merge_keyed(mine, theirs, History::merge);
         }
         for (mine, theirs) in self.st.novel.iter_mut().zip(o.novel) {
             for (g, tuples) in theirs {
-                let dest = mine.entry(g).or_default();
-                for (k, n) in tuples {
-                    match dest.get_mut(&k) {
-                        Some(x) => x.merge(n),
-                        None => {
-                            dest.insert(k, n);
-                        }
-                    }
-                }
+                merge_keyed(mine.entry(g).or_default(), tuples, Novel::merge);
             }
         }
         for (mine, theirs) in self.st.settled.iter_mut().zip(o.settled) {
-            for (g, s) in theirs {
-                match mine.get_mut(&g) {
-                    Some(x) => x.merge(s),
-                    None => {
-                        mine.insert(g, s);
-                    }
-                }
-            }
+            merge_keyed(mine, theirs, Settled::merge);
         }
         for (mine, theirs) in self.st.done.iter_mut().zip(o.done) {
             for (g, (a, key)) in theirs {
