@@ -893,6 +893,8 @@ fn eval_item(
         return memo.value[i];
     }
     let v = match (fr, &item.test, ev) {
+        // An empty list (no threat list given): nothing to read.
+        _ if item.test.never_matches() => false,
         // Flow addresses are already parsed: test the typed address, not its text.
         (
             Some(crate::fields::FieldRef::Flow(f @ (FlowField::Srcaddr | FlowField::Dstaddr), _)),

@@ -517,6 +517,16 @@ impl Test {
         }
     }
 
+    /// True when no value can pass: an empty network or domain set (a list that was not given,
+    /// such as an empty threat list). The engine then does not read the field at all.
+    pub fn never_matches(&self) -> bool {
+        match self {
+            Test::Cidr(set) => set.is_empty(),
+            Test::Domain(set) => set.is_empty(),
+            _ => false,
+        }
+    }
+
     /// Evaluates the test against the values found at the field (empty: the field is absent).
     /// `other` reads another field, for `fieldref`.
     pub fn eval(&self, vals: &[Val<'_>], other: &mut dyn FnMut(&str) -> Vec<String>) -> bool {
@@ -616,6 +626,19 @@ mod tests {
         assert!(d.matches("evil.org"));
         assert!(!d.matches("notevil.org"));
         assert!(d.matches(" mail.example.com. ") && !d.matches("example.co"));
+        // An empty list matches nothing, which the engine may know without reading the field.
+        let none = |_: &str| Vec::new();
+        for (t, empty) in [
+            (Test::Cidr(NetSet::new(&[])), true),
+            (Test::Domain(DomainSet::new([])), true),
+            (Test::Cidr(s), false),
+            (Test::Domain(d), false),
+        ] {
+            assert_eq!(t.never_matches(), empty);
+            let v = [Val::Str("10.1.2.3".into()), Val::Str("x.evil.org".into())];
+            assert_eq!(t.eval(&v, &mut { none }), !empty);
+        }
+        assert!(!Test::Null.never_matches() && !Test::Exists(false).never_matches());
     }
 
     #[test]
