@@ -21,7 +21,9 @@ use trailhound_rules::severity_label;
 
 use crate::fields::{Event, Vals};
 use crate::finding::KeyRef;
-use crate::finding::{Agg, Evidence, Finding, Key, Resource, Sample, finding_id, merge_maps, ts};
+use crate::finding::{
+    Agg, Evidence, Finding, Key, Resource, Sample, finding_id, merge_keyed, merge_maps, ts,
+};
 use crate::plan::{Plan, Prefilter};
 
 /// Distinct values kept per correlation bucket before the count saturates.
@@ -108,6 +110,33 @@ impl PartialEq for Head {
     }
 }
 impl Eq for Head {}
+impl Head {
+    /// A finding's part of `count` events up to `last` that starts with this head.
+    fn part(&self, rule: u32, c: &crate::plan::CorrelationRule, count: u64, last: i64) -> Agg {
+        Agg {
+            rule,
+            severity: c.rule.finding.severity,
+            count,
+            first: self.t,
+            last,
+            samples: vec![(self.t, self.sample())],
+        }
+    }
+
+    /// The key of the finding this head gives the account, region and resource of.
+    fn key(&self, c: &crate::plan::CorrelationRule) -> Key {
+        Key {
+            finding_type: c.rule.finding.finding_type.clone(),
+            account: self.ctx.account.to_string(),
+            region: self.ctx.region.to_string(),
+            resource: Resource {
+                kind: self.ctx.kind.to_string(),
+                id: self.ctx.id.to_string(),
+            },
+        }
+    }
+}
+
 impl PartialOrd for Head {
     fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(o))
@@ -683,14 +712,7 @@ impl Settled {
             x.agg.last = x.agg.last.max(n.last);
             return;
         }
-        let part = Agg {
-            rule,
-            severity: c.rule.finding.severity,
-            count: n.count,
-            first: n.head.t,
-            last: n.last,
-            samples: vec![(n.head.t, n.head.sample())],
-        };
+        let part = n.head.part(rule, c, n.count, n.last);
         match s {
             Some(x) => {
                 x.agg.merge(part);
@@ -720,19 +742,26 @@ impl Settled {
         self.tuples.extend(o.tuples);
     }
 
+    /// Judges a group's tuples against its history `h` and folds the reported ones (after the
+    /// learning period, with enough new values) into `s`; the others are dropped.
+    fn judge(
+        s: &mut Option<Settled>,
+        rule: u32,
+        c: &crate::plan::CorrelationRule,
+        h: &History,
+        tuples: impl IntoIterator<Item = (Vec<u64>, Novel)>,
+    ) {
+        let learned = h.start.saturating_add(c.corr.timespan_ms);
+        for (values, n) in tuples {
+            if n.head.t >= learned && novelty_holds(c, new_values(&values, h, learned)) {
+                Settled::fold(s, rule, c, tuple_hash(&values), n);
+            }
+        }
+    }
+
     /// The finding's key and aggregate.
     fn into_finding(self, c: &crate::plan::CorrelationRule) -> (Key, Agg) {
-        let ctx = &self.head.ctx;
-        let key = Key {
-            finding_type: c.rule.finding.finding_type.clone(),
-            account: ctx.account.to_string(),
-            region: ctx.region.to_string(),
-            resource: Resource {
-                kind: ctx.kind.to_string(),
-                id: ctx.id.to_string(),
-            },
-        };
-        (key, self.agg)
+        (self.head.key(c), self.agg)
     }
 }
 
@@ -755,22 +784,6 @@ fn history_limits<'p>(
                 )
             })
     })
-}
-
-/// Folds `theirs` into `mine` key by key, merging the values both hold with `merge`.
-fn merge_keyed<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(
-    mine: &mut HashMap<K, V, S>,
-    theirs: impl IntoIterator<Item = (K, V)>,
-    merge: impl Fn(&mut V, V),
-) {
-    for (k, v) in theirs {
-        match mine.get_mut(&k) {
-            Some(x) => merge(x, v),
-            None => {
-                mine.insert(k, v);
-            }
-        }
-    }
 }
 
 /// A `first_seen` tuple's hash, for [`Settled::tuples`].
@@ -1233,14 +1246,8 @@ impl Detector {
             let rule = (plan.rules.len() + ci) as u32;
             for (g, tuples) in novels {
                 let Some(h) = hist.get(&g) else { continue };
-                let learned = h.start.saturating_add(c.corr.timespan_ms);
                 let mut s = settled.remove(&g);
-                for (values, n) in tuples {
-                    if n.head.t < learned || !novelty_holds(c, new_values(&values, h, learned)) {
-                        continue;
-                    }
-                    Settled::fold(&mut s, rule, c, tuple_hash(&values), n);
-                }
+                Settled::judge(&mut s, rule, c, h, tuples);
                 if let Some(s) = s {
                     let (key, a) = s.into_finding(c);
                     merge_into(&mut all, key, a);
@@ -1383,12 +1390,7 @@ impl State {
                     // No event that could still come is earlier than `learned`: every tuple's
                     // novelty is settled.
                     let mut s = settled.remove(g);
-                    for (values, n) in tuples.drain() {
-                        if n.head.t >= learned && novelty_holds(c, new_values(&values, h, learned))
-                        {
-                            Settled::fold(&mut s, rule, c, tuple_hash(&values), n);
-                        }
-                    }
+                    Settled::judge(&mut s, rule, c, h, tuples.drain());
                     if let Some(s) = s {
                         settled.insert(g.clone(), s);
                     }
@@ -1730,43 +1732,16 @@ fn fold_head(
     last: i64,
     head: Head,
 ) {
-    let t = head.t;
-    let smp = head.sample();
-    let part = Agg {
-        rule,
-        severity: c.rule.finding.severity,
-        count,
-        first: t,
-        last,
-        samples: vec![(t, smp)],
-    };
+    let part = head.part(rule, c, count, last);
     match agg {
         Some((a, _)) => a.merge(part),
-        None => {
-            *agg = Some((
-                part,
-                Key {
-                    finding_type: c.rule.finding.finding_type.clone(),
-                    account: head.ctx.account.to_string(),
-                    region: head.ctx.region.to_string(),
-                    resource: Resource {
-                        kind: head.ctx.kind.to_string(),
-                        id: head.ctx.id.to_string(),
-                    },
-                },
-            ))
-        }
+        None => *agg = Some((part, head.key(c))),
     }
 }
 
 /// Adds a group's finding to the scan's findings.
 fn merge_into(all: &mut HashMap<Key, Agg>, key: Key, a: Agg) {
-    match all.get_mut(&key) {
-        Some(x) => x.merge(a),
-        None => {
-            all.insert(key, a);
-        }
-    }
+    merge_keyed(all, [(key, a)], Agg::merge);
 }
 
 fn window_matches(c: &crate::plan::CorrelationRule, w: &Bucket) -> bool {

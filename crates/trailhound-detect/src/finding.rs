@@ -243,15 +243,24 @@ pub fn merge_maps(mut a: HashMap<Key, Agg>, b: HashMap<Key, Agg>) -> HashMap<Key
     if a.len() < b.len() {
         return merge_maps(b, a);
     }
-    for (k, v) in b {
-        match a.get_mut(&k) {
-            Some(x) => x.merge(v),
+    merge_keyed(&mut a, b, Agg::merge);
+    a
+}
+
+/// Folds `theirs` into `mine` key by key, merging the values both hold with `merge`.
+pub(crate) fn merge_keyed<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(
+    mine: &mut HashMap<K, V, S>,
+    theirs: impl IntoIterator<Item = (K, V)>,
+    merge: impl Fn(&mut V, V),
+) {
+    for (k, v) in theirs {
+        match mine.get_mut(&k) {
+            Some(x) => merge(x, v),
             None => {
-                a.insert(k, v);
+                mine.insert(k, v);
             }
         }
     }
-    a
 }
 
 /// A finding as written in JSON lines. `Default` (empty texts, zero times) is for building
