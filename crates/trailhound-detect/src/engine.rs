@@ -898,6 +898,7 @@ fn eval_item(
     id: Option<u32>,
     ev: &Event<'_, '_>,
     memo: &mut Memo,
+    typed: &[Option<crate::flowtest::FlowTest>],
 ) -> bool {
     let slot = id.map(|i| i as usize).filter(|&i| i < memo.stamp.len());
     if let Some(i) = slot
@@ -905,7 +906,13 @@ fn eval_item(
     {
         return memo.value[i];
     }
+    let flow_typed = match (ev, slot) {
+        (Event::Flow(r), Some(i)) => typed.get(i).and_then(Option::as_ref).map(|t| (t, *r)),
+        _ => None,
+    };
     let v = match (fr, &item.test, ev) {
+        // A typed column of a flow record: no text to look up (see `crate::flowtest`).
+        _ if flow_typed.is_some() => flow_typed.is_some_and(|(t, r)| t.eval(r)),
         // An empty list (no threat list given): nothing to read.
         _ if item.test.never_matches() => false,
         // Flow addresses are already parsed: test the typed address, not its text.
@@ -951,6 +958,7 @@ fn eval_cond(
     r: &crate::plan::DetectionRule,
     ev: &Event<'_, '_>,
     memo: &mut Memo,
+    typed: &[Option<crate::flowtest::FlowTest>],
 ) -> bool {
     match c {
         Cond::Sel(i) => r.det.selections.get(*i).is_some_and(|s| {
@@ -958,13 +966,13 @@ fn eval_cond(
                 g.iter().enumerate().all(|(ii, item)| {
                     let fr = at(&r.refs, *i, gi, ii);
                     let id = at(&r.item_ids, *i, gi, ii).copied();
-                    eval_item(item, fr, id, ev, memo)
+                    eval_item(item, fr, id, ev, memo, typed)
                 })
             })
         }),
-        Cond::And(v) => v.iter().all(|c| eval_cond(c, r, ev, memo)),
-        Cond::Or(v) => v.iter().any(|c| eval_cond(c, r, ev, memo)),
-        Cond::Not(c) => !eval_cond(c, r, ev, memo),
+        Cond::And(v) => v.iter().all(|c| eval_cond(c, r, ev, memo, typed)),
+        Cond::Or(v) => v.iter().any(|c| eval_cond(c, r, ev, memo, typed)),
+        Cond::Not(c) => !eval_cond(c, r, ev, memo, typed),
     }
 }
 
@@ -1425,7 +1433,7 @@ impl State {
     fn run(&mut self, plan: &Plan, ev: &Event<'_, '_>, candidates: &[u32]) {
         for &ri in candidates {
             let r = &plan.rules[ri as usize];
-            if !eval_cond(&r.det.condition, r, ev, &mut self.memo) {
+            if !eval_cond(&r.det.condition, r, ev, &mut self.memo, &plan.flow_typed) {
                 continue;
             }
             self.hits[ri as usize] += 1;
@@ -1818,12 +1826,20 @@ impl RecordSink for Detector {
         let ev = Event::Flow(r);
         // The rules of this record's port and protocol, and those no index pins, in rule order.
         let mut cands: SmallVec<[u32; 16]> = SmallVec::new();
-        for (field, map) in &plan.flow_index {
-            let mut vals = Vals::new();
-            ev.values_ref(field, &mut vals);
-            for t in vals.iter().filter_map(|v| v.text()) {
-                if let Some(rs) = with_lowercase(t, |l| map.get(l)) {
+        if let Some(index) = &plan.flow_index_typed {
+            for (field, map) in index {
+                if let Some(rs) = crate::flowtest::number(r, *field).and_then(|n| map.get(&n)) {
                     cands.extend(rs.iter().copied());
+                }
+            }
+        } else {
+            for (field, map) in &plan.flow_index {
+                let mut vals = Vals::new();
+                ev.values_ref(field, &mut vals);
+                for t in vals.iter().filter_map(|v| v.text()) {
+                    if let Some(rs) = with_lowercase(t, |l| map.get(l)) {
+                        cands.extend(rs.iter().copied());
+                    }
                 }
             }
         }
@@ -1926,7 +1942,7 @@ pub fn matching_rules(plan: &Plan, r: &CloudTrailRecord<'_>) -> Vec<u32> {
         .chain(prefiltered(plan, &ev))
         .filter(|&i| {
             let r = &plan.rules[i as usize];
-            eval_cond(&r.det.condition, r, &ev, &mut memo)
+            eval_cond(&r.det.condition, r, &ev, &mut memo, &plan.flow_typed)
         })
         .collect();
     out.sort_unstable();

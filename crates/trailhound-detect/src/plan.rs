@@ -252,6 +252,12 @@ pub struct Plan {
     pub flow_index: Vec<(FieldRef, HashMap<String, Vec<u32>>)>,
     /// Flow rules no index field pins down.
     pub flow_always: Vec<u32>,
+    /// [`Plan::flow_index`] by the columns' typed numbers, when every indexed value is a
+    /// canonical number (it then replaces the text lookup; see [`crate::flowtest`]).
+    pub flow_index_typed: Option<TypedFlowIndex>,
+    /// Per plan-wide item number, the typed form of a flow item's test, if it has one
+    /// ([`crate::flowtest`]).
+    pub flow_typed: Vec<Option<crate::flowtest::FlowTest>>,
     /// Resolver rules.
     pub dns: Vec<u32>,
     /// Resolver rules that require `query_name` to be in (or under) a domain list, by domain: a
@@ -263,6 +269,9 @@ pub struct Plan {
     /// Trusted addresses: records from them raise no findings.
     pub trusted: NetSet,
 }
+
+/// Flow rules by the typed number of an indexed column ([`Plan::flow_index_typed`]).
+pub type TypedFlowIndex = Vec<(trailhound_model::FlowField, HashMap<u64, Vec<u32>>)>;
 
 /// A `query_name|domain` set that every match of the detection needs to match, if any.
 fn required_domains(det: &Detection) -> Option<&trailhound_rules::matcher::DomainSet> {
@@ -331,6 +340,22 @@ impl Plan {
             }
         }
         index.retain(|(_, m)| !m.is_empty());
+        self.flow_index_typed = index
+            .iter()
+            .map(|(fr, m)| {
+                let FieldRef::Flow(field, _) = fr else {
+                    return None;
+                };
+                let typed = m
+                    .iter()
+                    .map(|(k, rs)| {
+                        let n: u64 = k.parse().ok()?;
+                        (n.to_string() == *k).then(|| (n, rs.clone()))
+                    })
+                    .collect::<Option<HashMap<u64, Vec<u32>>>>()?;
+                Some((*field, typed))
+            })
+            .collect();
         self.flow_index = index;
     }
 
@@ -368,6 +393,17 @@ impl Plan {
                         }
                     }
                 }
+                if r.kind == LogKind::VpcFlow {
+                    // Typed tests first, address tables last: most records fail on a port or
+                    // the action before any network lookup.
+                    for sel in &mut det.selections {
+                        for g in &mut sel.groups {
+                            g.sort_by_key(|item| {
+                                crate::flowtest::FlowTest::cost(item.field.as_deref(), &item.test)
+                            });
+                        }
+                    }
+                }
                 let refs = per_item(&det, |it| FieldRef::resolve(r.kind, it.field.as_deref()));
                 let item_ids = per_item(&det, |it| {
                     let sig = format!(
@@ -379,6 +415,21 @@ impl Plan {
                     let n = items.len() as u32;
                     *items.entry(sig).or_insert(n)
                 });
+                if r.kind == LogKind::VpcFlow {
+                    let items_of = det
+                        .selections
+                        .iter()
+                        .flat_map(|s| s.groups.iter().flatten());
+                    let refs_of = refs.iter().flatten().flatten();
+                    let ids_of = item_ids.iter().flatten().flatten();
+                    for ((it, fr), &id) in items_of.zip(refs_of).zip(ids_of) {
+                        let id = id as usize;
+                        if p.flow_typed.len() <= id {
+                            p.flow_typed.resize(id + 1, None);
+                        }
+                        p.flow_typed[id] = crate::flowtest::FlowTest::compile(fr, &it.test);
+                    }
+                }
                 p.rules.push(DetectionRule {
                     rule: r.clone(),
                     det,
@@ -390,6 +441,7 @@ impl Plan {
             }
         }
         p.items = items.len();
+        p.flow_typed.resize(p.items, None);
         p.build_prefilters(pending_ct);
         // What a history is: its rule, group-by and signals, and the learning period and the
         // number of values per signal it keeps (see `Detector::close_windows`).
@@ -756,6 +808,44 @@ mod tests {
             .position(|r| r.rule.id == "th-flow-0003")
             .map(|i| i as u32);
         assert!(tor.is_some_and(|i| p.flow_always.contains(&i)));
+    }
+
+    #[test]
+    fn flow_ports_and_actions_are_tested_typed_and_before_address_tables() {
+        use crate::flowtest::FlowTest;
+        let p = bundled_plan();
+        // The index by port and protocol is typed, with the same rules under each number.
+        let typed = p.flow_index_typed.as_ref().expect("typed flow index");
+        assert_eq!(typed.len(), p.flow_index.len());
+        for ((field, by_num), (fr, by_text)) in typed.iter().zip(&p.flow_index) {
+            assert_eq!(*fr, FieldRef::resolve(LogKind::VpcFlow, Some(field.name())));
+            assert_eq!(by_num.len(), by_text.len());
+            for (n, rules) in by_num {
+                assert_eq!(by_text.get(&n.to_string()), Some(rules));
+            }
+        }
+        // th-flow-0020 asks for a scanner's address, an EMR port and ACCEPT: the port and the
+        // action come first, typed; the table of ~20,000 networks last.
+        let emr = p
+            .rules
+            .iter()
+            .find(|r| r.rule.id == "th-flow-0020")
+            .expect("th-flow-0020");
+        let group = &emr.det.selections[0].groups[0];
+        let ids = &emr.item_ids[0][0];
+        assert_eq!(
+            group.last().and_then(|it| it.field.as_deref()),
+            Some("srcaddr")
+        );
+        for (it, &id) in group.iter().zip(ids).take(group.len() - 1) {
+            let t = p.flow_typed[id as usize].as_ref();
+            match it.field.as_deref() {
+                Some("action") => assert_eq!(t, Some(&FlowTest::Action(true, false))),
+                Some("dstport") => assert!(matches!(t, Some(FlowTest::In(..)))),
+                other => panic!("unexpected item {other:?}"),
+            }
+        }
+        assert_eq!(p.flow_typed[*ids.last().unwrap() as usize], None);
     }
 
     #[test]
