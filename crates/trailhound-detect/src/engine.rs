@@ -11,9 +11,7 @@ use thin_vec::ThinVec;
 use hashbrown::HashMap;
 use std::sync::Arc;
 
-use trailhound_model::{
-    CloudTrailRecord, DnsRecord, FlowField, FlowRecord, LogKind, PerKind, RecordSink,
-};
+use trailhound_model::{CloudTrailRecord, DnsRecord, FlowRecord, LogKind, PerKind, RecordSink};
 use trailhound_rules::condition::Cond;
 use trailhound_rules::matcher::{Val, with_lowercase};
 use trailhound_rules::rule::CorrelationKind;
@@ -906,29 +904,16 @@ fn eval_item(
     {
         return memo.value[i];
     }
-    let flow_typed = match (ev, slot) {
-        (Event::Flow(r), Some(i)) => typed.get(i).and_then(Option::as_ref).map(|t| (t, *r)),
+    // A typed column of a flow record: no text to look up (see `crate::flowtest`).
+    let typed_v = match (ev, slot) {
+        (Event::Flow(r), Some(i)) => typed.get(i).and_then(Option::as_ref).map(|t| t.eval(r)),
         _ => None,
     };
-    let v = match (fr, &item.test, ev) {
-        // A typed column of a flow record: no text to look up (see `crate::flowtest`).
-        _ if flow_typed.is_some() => flow_typed.is_some_and(|(t, r)| t.eval(r)),
+    let v = match typed_v {
+        Some(v) => v,
         // An empty list (no threat list given): nothing to read.
-        _ if item.test.never_matches() => false,
-        // Flow addresses are already parsed: test the typed address, not its text.
-        (
-            Some(crate::fields::FieldRef::Flow(f @ (FlowField::Srcaddr | FlowField::Dstaddr), _)),
-            trailhound_rules::matcher::Test::Cidr(set),
-            Event::Flow(r),
-        ) => {
-            let ip = if *f == FlowField::Srcaddr {
-                r.srcaddr
-            } else {
-                r.dstaddr
-            };
-            ip.is_some_and(|a| set.contains(a))
-        }
-        _ => {
+        None if item.test.never_matches() => false,
+        None => {
             let mut vals = Vals::new();
             match fr {
                 Some(fr) => ev.values_ref(fr, &mut vals),

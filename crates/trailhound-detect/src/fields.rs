@@ -196,19 +196,14 @@ impl FieldRef {
             return match FlowField::from_name(field) {
                 Some(f) => FieldRef::Flow(
                     f,
-                    matches!(
-                        f,
-                        FlowField::Srcport
-                            | FlowField::Dstport
-                            | FlowField::Protocol
-                            | FlowField::Packets
-                            | FlowField::Bytes
-                            | FlowField::Start
-                            | FlowField::End
-                            | FlowField::TcpFlags
-                            | FlowField::Version
-                            | FlowField::TrafficPath
-                    ),
+                    crate::flowtest::is_typed(f)
+                        || matches!(
+                            f,
+                            FlowField::Start
+                                | FlowField::End
+                                | FlowField::Version
+                                | FlowField::TrafficPath
+                        ),
                 ),
                 None => FieldRef::FlowName(field.to_owned()),
             };

@@ -14,12 +14,12 @@
 //! numbers) are left to the text path.
 
 use trailhound_model::{FlowAction, FlowField, FlowRecord};
-use trailhound_rules::matcher::{Cmp, Test};
+use trailhound_rules::matcher::{Cmp, NetSet, Test};
 
 use crate::fields::FieldRef;
 
 /// An item's test on a typed flow column.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum FlowTest {
     /// The column's number is one of these (sorted).
     In(FlowField, Box<[u64]>),
@@ -27,6 +27,8 @@ pub enum FlowTest {
     Num(FlowField, Box<[(Cmp, f64)]>),
     /// `action` is `ACCEPT` (first) or `REJECT` (second) and that value is wanted.
     Action(bool, bool),
+    /// `srcaddr` (first `true`) or `dstaddr` is in the networks.
+    Addr(bool, NetSet),
 }
 
 /// The typed value of a numeric flow column, `None` when absent or `-` (or not a typed column).
@@ -44,7 +46,7 @@ pub fn number(r: &FlowRecord<'_>, f: FlowField) -> Option<u64> {
 }
 
 /// True for the columns [`number`] reads.
-fn is_typed(f: FlowField) -> bool {
+pub fn is_typed(f: FlowField) -> bool {
     matches!(
         f,
         FlowField::Srcport
@@ -98,6 +100,9 @@ impl FlowTest {
                 values.dedup();
                 Some(FlowTest::In(field, values.into_boxed_slice()))
             }
+            Test::Cidr(set) if matches!(field, FlowField::Srcaddr | FlowField::Dstaddr) => {
+                Some(FlowTest::Addr(field == FlowField::Srcaddr, set.clone()))
+            }
             Test::Num(cmps) if is_typed(field) => {
                 Some(FlowTest::Num(field, cmps.clone().into_boxed_slice()))
             }
@@ -130,17 +135,22 @@ impl FlowTest {
                 Some(FlowAction::Reject) => *reject,
                 None => false,
             },
+            FlowTest::Addr(src, set) => {
+                let ip = if *src { r.srcaddr } else { r.dstaddr };
+                ip.is_some_and(|a| set.contains(a))
+            }
         }
     }
 
     /// How cheap an item is to test on a flow record, for ordering a selection's items: typed
     /// tests first, address tables (a lookup in up to tens of thousands of networks) last.
     pub fn cost(field: Option<&str>, test: &Test) -> u8 {
+        if matches!(test, Test::Cidr(_)) {
+            return 2;
+        }
         let fr = FieldRef::resolve(trailhound_model::LogKind::VpcFlow, field);
         if FlowTest::compile(&fr, test).is_some() {
             0
-        } else if matches!(test, Test::Cidr(_)) {
-            2
         } else {
             1
         }
@@ -192,34 +202,30 @@ mod tests {
         agree("packets", &Test::Num(vec![(Cmp::Gt, 0.0)]));
         agree("bytes", &Test::Num(vec![(Cmp::Gte, 50_000_000.0)]));
         agree("bytes", &Test::Num(vec![(Cmp::Lt, 100.0), (Cmp::Gt, 1e6)]));
+        let private = trailhound_rules::matcher::Net::parse("10.0.0.0/8").unwrap();
+        agree("srcaddr", &Test::Cidr(NetSet::new(&[private])));
+        agree("dstaddr", &Test::Cidr(NetSet::new(&[private])));
     }
 
     #[test]
     fn items_without_an_exact_typed_form_stay_on_the_text_path() {
         let fr = |f| FieldRef::resolve(trailhound_model::LogKind::VpcFlow, Some(f));
         // A value that is not how the number prints.
-        assert_eq!(
-            FlowTest::compile(&fr("dstport"), &str_test(&["022"], false, false)),
-            None
-        );
+        assert!(FlowTest::compile(&fr("dstport"), &str_test(&["022"], false, false)).is_none());
         // `null` among the values.
-        assert_eq!(
-            FlowTest::compile(&fr("dstport"), &str_test(&["22"], false, true)),
-            None
-        );
+        assert!(FlowTest::compile(&fr("dstport"), &str_test(&["22"], false, true)).is_none());
         // A text column.
-        assert_eq!(
-            FlowTest::compile(&fr("interface-id"), &str_test(&["eni-1"], false, false)),
-            None
+        assert!(
+            FlowTest::compile(&fr("interface-id"), &str_test(&["eni-1"], false, false)).is_none()
         );
         let starts = Test::Str(
             StrSet::build(vec![StrPat::Prefix("2".into())], false, false, false).unwrap(),
         );
-        assert_eq!(FlowTest::compile(&fr("dstport"), &starts), None);
-        assert_eq!(
-            FlowTest::compile(&fr("dstport"), &str_test(&["22", "23"], false, false)),
-            Some(FlowTest::In(FlowField::Dstport, vec![22, 23].into()))
-        );
+        assert!(FlowTest::compile(&fr("dstport"), &starts).is_none());
+        assert!(matches!(
+            FlowTest::compile(&fr("dstport"), &str_test(&["23", "22"], false, false)),
+            Some(FlowTest::In(FlowField::Dstport, v)) if *v == [22, 23]
+        ));
     }
 
     #[test]

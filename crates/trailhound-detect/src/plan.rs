@@ -310,6 +310,33 @@ impl Plan {
         }
     }
 
+    /// Fills [`Plan::flow_typed`]: the typed form of each distinct flow item, compiled once.
+    fn compile_flow_items(&mut self) {
+        let mut typed = vec![None; self.items];
+        let mut done = vec![false; self.items];
+        for r in self
+            .rules
+            .iter()
+            .filter(|r| r.rule.kind == LogKind::VpcFlow)
+        {
+            let items = r
+                .det
+                .selections
+                .iter()
+                .flat_map(|s| s.groups.iter().flatten());
+            let refs = r.refs.iter().flatten().flatten();
+            let ids = r.item_ids.iter().flatten().flatten();
+            for ((it, fr), &id) in items.zip(refs).zip(ids) {
+                let id = id as usize;
+                if done.get(id) == Some(&false) {
+                    done[id] = true;
+                    typed[id] = crate::flowtest::FlowTest::compile(fr, &it.test);
+                }
+            }
+        }
+        self.flow_typed = typed;
+    }
+
     /// Puts each flow rule in the index of the first [`FLOW_INDEX_FIELDS`] field whose values
     /// its condition requires, else in `flow_always`.
     fn index_flow_rules(&mut self) {
@@ -415,21 +442,6 @@ impl Plan {
                     let n = items.len() as u32;
                     *items.entry(sig).or_insert(n)
                 });
-                if r.kind == LogKind::VpcFlow {
-                    let items_of = det
-                        .selections
-                        .iter()
-                        .flat_map(|s| s.groups.iter().flatten());
-                    let refs_of = refs.iter().flatten().flatten();
-                    let ids_of = item_ids.iter().flatten().flatten();
-                    for ((it, fr), &id) in items_of.zip(refs_of).zip(ids_of) {
-                        let id = id as usize;
-                        if p.flow_typed.len() <= id {
-                            p.flow_typed.resize(id + 1, None);
-                        }
-                        p.flow_typed[id] = crate::flowtest::FlowTest::compile(fr, &it.test);
-                    }
-                }
                 p.rules.push(DetectionRule {
                     rule: r.clone(),
                     det,
@@ -441,7 +453,7 @@ impl Plan {
             }
         }
         p.items = items.len();
-        p.flow_typed.resize(p.items, None);
+        p.compile_flow_items();
         p.build_prefilters(pending_ct);
         // What a history is: its rule, group-by and signals, and the learning period and the
         // number of values per signal it keeps (see `Detector::close_windows`).
@@ -840,12 +852,15 @@ mod tests {
         for (it, &id) in group.iter().zip(ids).take(group.len() - 1) {
             let t = p.flow_typed[id as usize].as_ref();
             match it.field.as_deref() {
-                Some("action") => assert_eq!(t, Some(&FlowTest::Action(true, false))),
+                Some("action") => assert!(matches!(t, Some(FlowTest::Action(true, false)))),
                 Some("dstport") => assert!(matches!(t, Some(FlowTest::In(..)))),
                 other => panic!("unexpected item {other:?}"),
             }
         }
-        assert_eq!(p.flow_typed[*ids.last().unwrap() as usize], None);
+        assert!(matches!(
+            p.flow_typed[*ids.last().unwrap() as usize],
+            Some(FlowTest::Addr(true, _))
+        ));
     }
 
     #[test]
