@@ -26,6 +26,10 @@ bench:
 bench-corpus *ARGS:
     benches/corpus.sh {{ARGS}}
 
+# What writing findings costs (issue 5): every format on ~98,000 findings, as a share of the scan.
+bench-output *ARGS:
+    benches/output-cost.sh {{ARGS}}
+
 # Scaling curves: threads, corpus size, object size (after bench-corpus has made the corpora).
 bench-scaling *ARGS:
     benches/scaling.sh {{ARGS}}
