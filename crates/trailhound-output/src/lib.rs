@@ -43,9 +43,6 @@ pub enum OutputError {
     /// JSON serialisation failed.
     #[error("serialising findings: {0}")]
     Json(#[from] serde_json::Error),
-    /// JSON serialisation (sonic-rs) failed.
-    #[error("serialising findings: {0}")]
-    SonicJson(#[from] sonic_rs::Error),
 }
 
 /// How many findings ahead the writers prefetch.
