@@ -67,7 +67,7 @@ fn string_list<'a, R: IntoIterator<Item = &'a String> + Clone>(
 }
 
 fn dict_col<'a>(v: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
-    Arc::new(dict_keys(v))
+    Arc::new(dict_keys(crate::texts_ahead(v.collect())))
 }
 
 /// A dictionary array of `v` (keys in order of first appearance, as Arrow's dictionary builder
@@ -178,24 +178,18 @@ fn findings_batch(schema: &Arc<Schema>, fs: &[Finding]) -> Result<RecordBatch, O
             Arc::new(StringArray::from_iter_values(
                 fs.iter().map(|f| f.resource.kind.as_str()),
             )) as ArrayRef,
-            Arc::new(StringArray::from_iter_values(
-                fs.iter().map(|f| f.resource.id.as_str()),
-            )),
+            strs(fs.iter().map(|f| Some(f.resource.id.as_str()))),
         ],
         None,
     );
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            fs.iter().map(|f| f.id.as_str()),
-        )),
+        strs(fs.iter().map(|f| Some(f.id.as_str()))),
         dict_col(fs.iter().map(|f| Some(f.finding_type.as_str()))),
         Arc::new(Float64Array::from_iter_values(
             fs.iter().map(|f| f.severity),
         )),
         dict_col(fs.iter().map(|f| Some(f.severity_label))),
-        Arc::new(StringArray::from_iter_values(
-            fs.iter().map(|f| f.title.as_str()),
-        )),
+        strs(fs.iter().map(|f| Some(f.title.as_str()))),
         dict_col(fs.iter().map(|f| Some(f.description.as_str()))),
         dict_col(fs.iter().map(|f| f.account.as_deref())),
         dict_col(fs.iter().map(|f| f.region.as_deref())),
@@ -373,7 +367,7 @@ fn strs<'a>(v: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
     let v: Vec<Option<&str>> = v.collect();
     let bytes = v.iter().map(|s| s.map_or(0, str::len)).sum();
     let mut b = StringBuilder::with_capacity(v.len(), bytes);
-    for s in v {
+    for s in crate::texts_ahead(v) {
         b.append_option(s);
     }
     Arc::new(b.finish())
