@@ -16,7 +16,7 @@ use serde_json::Value;
 use trailhound_detect::finding::{Evidence, Finding};
 
 use crate::OutputError;
-use crate::json::{json_str, json_time};
+use crate::json::{Obj, json_str, json_time, json_uint};
 
 /// Settings of the ASFF output.
 #[derive(Debug, Clone)]
@@ -158,19 +158,6 @@ fn protocol_name(p: u8) -> Cow<'static, str> {
 // are escaped. Keys are written in alphabetical order, the order of a JSON object tree, which the
 // snapshot tests pin.
 
-/// Appends an unsigned number, quoted or not (itoa: `Display` goes through the formatting
-/// machinery, a tenth of writing ASFF).
-fn json_uint(out: &mut Vec<u8>, n: u64, quoted: bool) {
-    let mut b = itoa::Buffer::new();
-    if quoted {
-        out.push(b'"');
-    }
-    out.extend_from_slice(b.format(n).as_bytes());
-    if quoted {
-        out.push(b'"');
-    }
-}
-
 /// Appends an address as a JSON string: an IPv4 address's source text is already its canonical
 /// form (the parser takes dotted decimal without leading zeros only), an IPv6 one is
 /// re-rendered (compressed, lower case).
@@ -194,33 +181,8 @@ fn json_display(out: &mut Vec<u8>, v: impl std::fmt::Display, quoted: bool) {
     }
 }
 
-/// A JSON object being written: `key` writes the separator and the (constant) key.
-struct Obj<'o> {
-    out: &'o mut Vec<u8>,
-    first: bool,
-}
-
-impl<'o> Obj<'o> {
-    fn open(out: &'o mut Vec<u8>) -> Self {
-        out.push(b'{');
-        Obj { out, first: true }
-    }
-    fn key(&mut self, k: &str) -> &mut Vec<u8> {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        self.out.push(b'"');
-        self.out.extend_from_slice(k.as_bytes());
-        self.out.extend_from_slice(b"\":");
-        self.out
-    }
-    fn str(&mut self, k: &str, v: &str) {
-        json_str(self.key(k), v);
-    }
-    fn raw(&mut self, k: &str, v: &str) {
-        self.key(k).extend_from_slice(v.as_bytes());
-    }
+/// ASFF's members of an object being written (see [`Obj`]).
+impl Obj<'_> {
     fn bool(&mut self, k: &str, v: bool) {
         self.raw(k, if v { "true" } else { "false" });
     }
@@ -249,9 +211,6 @@ impl<'o> Obj<'o> {
             Some(ip @ IpDetails::V6(_)) => json_ip(self.key(v6), ip),
             None => {}
         }
-    }
-    fn close(self) {
-        self.out.push(b'}');
     }
 }
 
@@ -698,7 +657,7 @@ fn write_with(out: &mut Vec<u8>, sc: &mut Scratch, f: &Finding, o: &AsffOptions,
     }
     v.str("AwsAccountId", account);
     // Every member from here on has one before it: the rest is written as runs of bytes.
-    let out = v.out;
+    let out = v.into_inner();
     out.extend_from_slice(&rule.head);
     out.extend_from_slice(sc.severity(f.severity));
     out.extend_from_slice(&rule.types_first);

@@ -74,6 +74,77 @@ pub(crate) fn json_f64(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// Appends an unsigned integer, as a JSON number or (`quoted`) a JSON string (itoa: `Display`
+/// goes through the formatting machinery, a tenth of writing ASFF).
+pub(crate) fn json_uint(out: &mut Vec<u8>, n: u64, quoted: bool) {
+    let mut b = itoa::Buffer::new();
+    if quoted {
+        out.push(b'"');
+    }
+    out.extend_from_slice(b.format(n).as_bytes());
+    if quoted {
+        out.push(b'"');
+    }
+}
+
+/// Appends a string or `null`.
+pub(crate) fn json_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => json_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Appends an array of strings.
+pub(crate) fn json_strs(out: &mut Vec<u8>, v: &[String]) {
+    out.push(b'[');
+    for (i, s) in v.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(out, s);
+    }
+    out.push(b']');
+}
+
+/// A JSON object being written: `key` writes the separator and the (constant) key. The writers
+/// add their own members (ASFF's address and port details) in `impl Obj` blocks of their own.
+pub(crate) struct Obj<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
+}
+
+impl<'o> Obj<'o> {
+    pub(crate) fn open(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+    pub(crate) fn key(&mut self, k: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+    pub(crate) fn str(&mut self, k: &str, v: &str) {
+        json_str(self.key(k), v);
+    }
+    pub(crate) fn raw(&mut self, k: &str, v: &str) {
+        self.key(k).extend_from_slice(v.as_bytes());
+    }
+    pub(crate) fn close(self) {
+        self.out.push(b'}');
+    }
+    /// The output, the object left open, for a writer that appends the rest of its members (each
+    /// with its own separator) as bytes of its own.
+    pub(crate) fn into_inner(self) -> &'o mut Vec<u8> {
+        self.out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use std::io::Write;
 use trailhound_detect::finding::{Evidence, Finding};
 
 use crate::OutputError;
-use crate::json::{json_f64, json_str, json_time};
+use crate::json::{Obj, json_f64, json_opt_str, json_str, json_strs, json_time, json_uint};
 
 /// Findings serialised per chunk of this many.
 const CHUNK: usize = 1024;
@@ -36,7 +36,6 @@ pub fn write<W: Write + Send + ?Sized>(w: &mut W, findings: &[Finding]) -> Resul
 
 /// Appends `f` as one JSON line (its serde form, keys in declaration order) and a newline.
 pub(crate) fn line(out: &mut Vec<u8>, f: &Finding) {
-    let mut num = itoa::Buffer::new();
     out.extend_from_slice(b"{\"id\":");
     json_str(out, &f.id);
     out.extend_from_slice(b",\"type\":");
@@ -58,7 +57,7 @@ pub(crate) fn line(out: &mut Vec<u8>, f: &Finding) {
     out.extend_from_slice(b",\"id\":");
     json_str(out, &f.resource.id);
     out.extend_from_slice(b"},\"count\":");
-    out.extend_from_slice(num.format(f.count).as_bytes());
+    json_uint(out, f.count, false);
     out.extend_from_slice(b",\"first_seen\":");
     json_time(out, f.first_seen);
     out.extend_from_slice(b",\"last_seen\":");
@@ -76,83 +75,44 @@ pub(crate) fn line(out: &mut Vec<u8>, f: &Finding) {
         if i > 0 {
             out.push(b',');
         }
-        evidence(out, e, &mut num);
+        evidence(out, e);
     }
     out.extend_from_slice(b"]}\n");
 }
 
-/// An `Evidence` object: its serde form, the fields that are `None` left out.
-fn evidence(out: &mut Vec<u8>, e: &Evidence, num: &mut itoa::Buffer) {
-    let mut first = true;
-    let mut key = |out: &mut Vec<u8>, k: &[u8]| {
-        out.push(if first { b'{' } else { b',' });
-        first = false;
-        out.push(b'"');
-        out.extend_from_slice(k);
-        out.extend_from_slice(b"\":");
-    };
-    let text = [
-        (&b"event_id"[..], &e.event_id),
-        (b"api", &e.api),
-        (b"service", &e.service),
-        (b"caller", &e.caller),
-        (b"user_agent", &e.user_agent),
-        (b"src_addr", &e.src_addr),
+/// An `Evidence` object: its serde form, the fields that are `None` left out, the rest in
+/// declaration order.
+fn evidence(out: &mut Vec<u8>, e: &Evidence) {
+    /// A member's value.
+    enum V<'a> {
+        Text(Option<&'a String>),
+        Num(Option<u16>),
+    }
+    use V::{Num, Text};
+    let members = [
+        ("event_id", Text(e.event_id.as_ref())),
+        ("api", Text(e.api.as_ref())),
+        ("service", Text(e.service.as_ref())),
+        ("caller", Text(e.caller.as_ref())),
+        ("user_agent", Text(e.user_agent.as_ref())),
+        ("src_addr", Text(e.src_addr.as_ref())),
+        ("src_port", Num(e.src_port)),
+        ("dst_addr", Text(e.dst_addr.as_ref())),
+        ("dst_port", Num(e.dst_port)),
+        ("protocol", Num(e.protocol.map(u16::from))),
+        ("action", Text(e.action.as_ref())),
+        ("domain", Text(e.domain.as_ref())),
+        ("query_type", Text(e.query_type.as_ref())),
     ];
-    for (k, v) in text {
-        if let Some(v) = v {
-            key(out, k);
-            json_str(out, v);
+    let mut o = Obj::open(out);
+    for (k, v) in members {
+        match v {
+            Text(Some(s)) => o.str(k, s),
+            Num(Some(n)) => json_uint(o.key(k), u64::from(n), false),
+            Text(None) | Num(None) => {}
         }
     }
-    if let Some(p) = e.src_port {
-        key(out, b"src_port");
-        out.extend_from_slice(num.format(p).as_bytes());
-    }
-    if let Some(a) = &e.dst_addr {
-        key(out, b"dst_addr");
-        json_str(out, a);
-    }
-    if let Some(p) = e.dst_port {
-        key(out, b"dst_port");
-        out.extend_from_slice(num.format(p).as_bytes());
-    }
-    if let Some(p) = e.protocol {
-        key(out, b"protocol");
-        out.extend_from_slice(num.format(p).as_bytes());
-    }
-    for (k, v) in [
-        (&b"action"[..], &e.action),
-        (b"domain", &e.domain),
-        (b"query_type", &e.query_type),
-    ] {
-        if let Some(v) = v {
-            key(out, k);
-            json_str(out, v);
-        }
-    }
-    if first {
-        out.push(b'{');
-    }
-    out.push(b'}');
-}
-
-fn json_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => json_str(out, s),
-        None => out.extend_from_slice(b"null"),
-    }
-}
-
-fn json_strs(out: &mut Vec<u8>, v: &[String]) {
-    out.push(b'[');
-    for (i, s) in v.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        json_str(out, s);
-    }
-    out.push(b']');
+    o.close();
 }
 
 #[cfg(test)]

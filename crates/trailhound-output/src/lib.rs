@@ -50,15 +50,18 @@ const PREFETCH_AHEAD: usize = 6;
 
 /// The findings of `part` in order, each handed out after the strings of the finding
 /// [`PREFETCH_AHEAD`] places further on have been asked for (see [`prefetch`]).
-pub(crate) fn prefetching(
-    part: &[trailhound_detect::finding::Finding],
+/// `part` holds findings or references to them (the table writer's rows of one severity).
+pub(crate) fn prefetching<F: std::borrow::Borrow<trailhound_detect::finding::Finding>>(
+    part: &[F],
 ) -> impl Iterator<Item = &trailhound_detect::finding::Finding> {
-    part.iter().take(PREFETCH_AHEAD).for_each(prefetch);
+    part.iter()
+        .take(PREFETCH_AHEAD)
+        .for_each(|f| prefetch(f.borrow()));
     part.iter().enumerate().map(move |(j, f)| {
         if let Some(ahead) = part.get(j + PREFETCH_AHEAD) {
-            prefetch(ahead);
+            prefetch(ahead.borrow());
         }
-        f
+        f.borrow()
     })
 }
 
@@ -76,8 +79,8 @@ pub(crate) fn prefetch_str(s: &str) {
     let _ = s;
 }
 
-/// The texts of `v` in order, each handed out after the text [`PREFETCH_AHEAD`] places further
-/// on has been asked for ([`prefetch_str`]): for the Parquet writers, which read one column of
+/// The texts of `v` in order, each handed out after the text twice [`PREFETCH_AHEAD`] places
+/// further on (one string a row, not a finding's dozen) has been asked for ([`prefetch_str`]): for the Parquet writers, which read one column of
 /// the findings at a time, so the finding-wide [`prefetching`] would fetch nine strings to use one.
 pub(crate) fn texts_ahead<'a>(
     v: Vec<Option<&'a str>>,
@@ -102,7 +105,6 @@ pub(crate) fn texts_ahead<'a>(
 fn prefetch(f: &trailhound_detect::finding::Finding) {
     #[cfg(target_arch = "x86_64")]
     {
-        let line = prefetch_str;
         for s in [
             &f.id,
             &f.finding_type,
@@ -113,13 +115,13 @@ fn prefetch(f: &trailhound_detect::finding::Finding) {
             &f.rule_id,
             &f.rule_path,
         ] {
-            line(s);
+            prefetch_str(s);
         }
         for s in [&f.account, &f.region].into_iter().flatten() {
-            line(s);
+            prefetch_str(s);
         }
         for s in f.samples.iter().chain(&f.attack) {
-            line(s);
+            prefetch_str(s);
         }
         for e in &f.evidence {
             for s in [
@@ -137,7 +139,7 @@ fn prefetch(f: &trailhound_detect::finding::Finding) {
             .into_iter()
             .flatten()
             {
-                line(s);
+                prefetch_str(s);
             }
         }
     }

@@ -175,9 +175,7 @@ fn findings_batch(schema: &Arc<Schema>, fs: &[Finding]) -> Result<RecordBatch, O
     let resource = StructArray::new(
         res_fields,
         vec![
-            Arc::new(StringArray::from_iter_values(
-                fs.iter().map(|f| f.resource.kind.as_str()),
-            )) as ArrayRef,
+            strs(fs.iter().map(|f| Some(f.resource.kind.as_str()))),
             strs(fs.iter().map(|f| Some(f.resource.id.as_str()))),
         ],
         None,

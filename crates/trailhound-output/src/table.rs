@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use rayon::prelude::*;
 
-use trailhound_detect::finding::{Finding, ts};
-use trailhound_model::time::millis_text;
+use trailhound_detect::finding::Finding;
+use trailhound_model::time::with_millis_text;
 
 /// Table settings.
 #[derive(Debug, Clone, Copy)]
@@ -45,56 +45,31 @@ fn push_fit(out: &mut String, s: &str, w: usize) {
 }
 
 /// Appends the time range, `2024-01-01 00:00`, `2024-01-01 00:00–03:30` or
-/// `2024-01-01 00:00 – 2024-01-02 08:15`; returns its width in columns.
+/// `2024-01-01 00:00 – 2024-01-02 08:15` (minutes of the RFC 3339 times, `T` as a space); returns
+/// its width in columns.
 fn push_range(out: &mut String, f: &Finding) -> usize {
-    let short = |t: i64| {
-        millis_text(t).map(|mut b| {
-            b[10] = b' ';
-            b
-        })
-    };
-    let (Some(a), Some(b)) = (short(f.first_seen), short(f.last_seen)) else {
-        // A year past 9999: the general path.
-        let r = range(f);
-        out.push_str(&r);
-        return r.chars().count();
-    };
-    let (a, b) = (&a[..16], &b[..16]);
-    out.push_str(text(a));
-    if a == b {
-        16
-    } else if a[..10] == b[..10] {
-        out.push('–');
-        out.push_str(text(&b[11..]));
-        22
-    } else {
-        out.push_str(" – ");
-        out.push_str(text(b));
-        35
+    /// The first 16 characters of a time's text (all ASCII), `T` as a space.
+    fn short(text: &str) -> [u8; 16] {
+        let mut b = [b' '; 16];
+        for (d, s) in b.iter_mut().zip(text.bytes()) {
+            *d = if s == b'T' { b' ' } else { s };
+        }
+        b
     }
-}
-
-/// `b` as text (the digits and separators of `millis_text`, always ASCII).
-fn text(b: &[u8]) -> &str {
-    std::str::from_utf8(b).unwrap_or("")
-}
-
-fn range(f: &Finding) -> String {
-    // 2024-01-01T00:00:00.000Z → 2024-01-01 00:00
-    let short = |t: i64| {
-        let t = ts(t);
-        t.get(..16)
-            .map(|x| x.replace('T', " "))
-            .unwrap_or_else(|| t.clone())
-    };
-    let (a, b) = (short(f.first_seen), short(f.last_seen));
-    if a == b {
-        a
-    } else if a.get(..10) == b.get(..10) {
-        format!("{a}–{}", b.get(11..).unwrap_or(""))
-    } else {
-        format!("{a} – {b}")
+    let start = out.len();
+    let a = with_millis_text(f.first_seen, short);
+    let b = with_millis_text(f.last_seen, short);
+    out.push_str(std::str::from_utf8(&a).unwrap_or(""));
+    if a != b {
+        if a[..10] == b[..10] {
+            out.push('–');
+            out.push_str(std::str::from_utf8(&b[11..]).unwrap_or(""));
+        } else {
+            out.push_str(" – ");
+            out.push_str(std::str::from_utf8(&b).unwrap_or(""));
+        }
     }
+    out[start..].chars().count()
 }
 
 /// Renders the findings (already sorted by severity) as text.
@@ -130,10 +105,7 @@ pub fn render(findings: &[Finding], o: &TableOptions) -> String {
             .map(|chunk| {
                 let mut part = String::with_capacity(chunk.len() * 168);
                 let mut when = String::new();
-                for (j, f) in chunk.iter().enumerate() {
-                    if let Some(ahead) = chunk.get(j + crate::PREFETCH_AHEAD) {
-                        crate::prefetch(ahead);
-                    }
+                for f in crate::prefetching(chunk) {
                     row(&mut part, f, width, &mut when);
                 }
                 part
@@ -185,7 +157,26 @@ fn row(out: &mut String, f: &Finding, width: usize, when: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trailhound_detect::finding::Resource;
+    use trailhound_detect::finding::{Resource, ts};
+
+    /// The time range as it was first written: part of the oracle for [`row`].
+    fn range(f: &Finding) -> String {
+        // 2024-01-01T00:00:00.000Z → 2024-01-01 00:00
+        let short = |t: i64| {
+            let t = ts(t);
+            t.get(..16)
+                .map(|x| x.replace('T', " "))
+                .unwrap_or_else(|| t.clone())
+        };
+        let (a, b) = (short(f.first_seen), short(f.last_seen));
+        if a == b {
+            a
+        } else if a.get(..10) == b.get(..10) {
+            format!("{a}–{}", b.get(11..).unwrap_or(""))
+        } else {
+            format!("{a} – {b}")
+        }
+    }
 
     /// The row as it was first written, with `format!`: the oracle for [`row`].
     fn row_formatted(f: &Finding, width: usize) -> String {
