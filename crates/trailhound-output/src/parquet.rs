@@ -278,8 +278,10 @@ fn write_with<W: Write + Send>(
     let (mut file, factory) = writer.into_serialized_writer().map_err(perr)?;
     // A few batches per pool thread are built at once, then each column writer takes its leaves
     // of those batches in order; the next window is built while this one is encoded (both on the
-    // pool, so a thread done with its columns helps build).
-    let window = BATCH_ROWS * rayon::current_num_threads().max(1) * 2;
+    // pool, so a thread done with its columns helps build). Nothing is encoded while the first
+    // window is built, so that one is half as long: one batch per thread.
+    let threads = rayon::current_num_threads().max(1);
+    let window = BATCH_ROWS * threads * 2;
     let build = |part: &[Finding]| {
         part.par_chunks(BATCH_ROWS)
             .map(|c| {
@@ -294,7 +296,8 @@ fn write_with<W: Write + Send>(
             })
             .collect::<Result<Vec<_>, OutputError>>()
     };
-    let mut windows = findings.chunks(window);
+    let (head, rest) = findings.split_at(findings.len().min(BATCH_ROWS * threads));
+    let mut windows = std::iter::once(head).chain(rest.chunks(window));
     let mut current = windows.next().map(build);
     let (mut group, mut columns, mut rows) = (0, None, 0);
     while let Some(leaves) = current.take() {
