@@ -3,6 +3,7 @@
 //! findings, so the figures compare formats directly; each bench asserts the size it wrote.
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use trailhound_detect::finding::{Evidence, Finding, Resource};
@@ -11,6 +12,16 @@ use trailhound_output::{asff, jsonl, parquet};
 const N: usize = 20_000;
 
 fn findings() -> Vec<Finding> {
+    // The rule's texts, shared by its findings as a scan's are.
+    let title: Arc<str> = "A principal called a discovery API it never called before".into();
+    let description: Arc<str> = "An API used to discover resources was called by a principal \
+        from an address, user agent or region it has not used before. Check who holds the \
+        credentials and whether the calls were expected."
+        .into();
+    let rule_id: Arc<str> = "th-ct-0031".into();
+    let rule_path: Arc<str> =
+        "rules/cloudtrail/discovery/th-ct-0031_anomalous_discovery.yml".into();
+    let attack: Arc<[String]> = ["attack.discovery".into(), "attack.t1580".into()].into();
     (0..N)
         .map(|i| {
             let api = i % 2 == 0;
@@ -43,11 +54,8 @@ fn findings() -> Vec<Finding> {
                 },
                 severity: if api { 2.0 } else { 5.0 },
                 severity_label: if api { "Low" } else { "Medium" },
-                title: "A principal called a discovery API it never called before".into(),
-                description: "An API used to discover resources was called by a principal from an \
-                    address, user agent or region it has not used before. Check who holds the \
-                    credentials and whether the calls were expected."
-                    .into(),
+                title: title.clone(),
+                description: description.clone(),
                 account: Some("111122223333".into()),
                 region: Some("eu-west-1".into()),
                 resource: if api {
@@ -64,9 +72,9 @@ fn findings() -> Vec<Finding> {
                 count: 1 + (i as u64 % 7),
                 first_seen: 1_717_204_741_000,
                 last_seen: 1_717_208_341_000,
-                rule_id: "th-ct-0031".into(),
-                rule_path: "rules/cloudtrail/discovery/th-ct-0031_anomalous_discovery.yml".into(),
-                attack: vec!["attack.discovery".into(), "attack.t1580".into()],
+                rule_id: rule_id.clone(),
+                rule_path: rule_path.clone(),
+                attack: attack.clone(),
                 samples: vec![format!("sample event {i}")],
                 evidence: vec![evidence],
             }

@@ -1285,6 +1285,20 @@ impl Detector {
         // Built in parallel, in order (a scan can end with 100,000 findings, and this was a
         // fifth of such a scan on one thread); the key's and the samples' strings are moved
         // into the finding, only the rule's texts are copied.
+        // Each rule's texts once, shared by its findings (see `Finding`).
+        let texts: Vec<RuleTexts> = plan
+            .rules
+            .iter()
+            .map(|r| &r.rule)
+            .chain(plan.correlations.iter().map(|c| &c.rule))
+            .map(|r| RuleTexts {
+                title: r.finding.title.as_str().into(),
+                description: r.finding.description.as_str().into(),
+                rule_id: r.id.as_str().into(),
+                rule_path: r.path.as_str().into(),
+                attack: r.finding.attack.as_slice().into(),
+            })
+            .collect();
         sorted
             .into_par_iter()
             .with_min_len(1024)
@@ -1294,6 +1308,7 @@ impl Detector {
                     Some(r) => &r.rule,
                     None => &plan.correlations[i - plan.rules.len()].rule,
                 };
+                let t = &texts[i];
                 let id = finding_id(&k);
                 let (samples, evidence) = a
                     .samples
@@ -1305,23 +1320,32 @@ impl Detector {
                     finding_type: k.finding_type,
                     severity: rule.finding.severity,
                     severity_label: severity_label(rule.finding.severity),
-                    title: rule.finding.title.clone(),
-                    description: rule.finding.description.clone(),
+                    title: t.title.clone(),
+                    description: t.description.clone(),
                     account: Some(k.account).filter(|s| !s.is_empty()),
                     region: Some(k.region).filter(|s| !s.is_empty()),
                     resource: k.resource,
                     count: a.count,
                     first_seen: a.first,
                     last_seen: a.last,
-                    rule_id: rule.id.clone(),
-                    rule_path: rule.path.clone(),
-                    attack: rule.finding.attack.clone(),
+                    rule_id: t.rule_id.clone(),
+                    rule_path: t.rule_path.clone(),
+                    attack: t.attack.clone(),
                     evidence,
                     samples,
                 }
             })
             .collect()
     }
+}
+
+/// A rule's texts as its findings share them.
+struct RuleTexts {
+    title: std::sync::Arc<str>,
+    description: std::sync::Arc<str>,
+    rule_id: std::sync::Arc<str>,
+    rule_path: std::sync::Arc<str>,
+    attack: std::sync::Arc<[String]>,
 }
 
 /// A record that a rule matched, as the correlations it feeds see it: the event, its time

@@ -95,7 +95,7 @@ fn run_one(
             break;
         }
     }
-    let fired = d.finish().iter().any(|f| f.rule_id == rule.id);
+    let fired = d.finish().iter().any(|f| *f.rule_id == *rule.id);
     TestOutcome {
         rule_id: rule.id.clone(),
         path: rule.path.clone(),

@@ -11,6 +11,7 @@
 //! most 100 findings and under the 6 MB request limit.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde_json::Value;
 use trailhound_detect::finding::{Evidence, Finding};
@@ -502,8 +503,16 @@ impl RuleText {
     }
 }
 
-/// What makes two findings' [`RuleText`] the same.
-type RuleKey<'f> = (&'f str, &'f str, &'f str, &'f str, &'f str, &'f [String]);
+/// What makes two findings' [`RuleText`] the same. The rule's texts are compared as the shared
+/// `Arc`s they are (equal at once when they are the same one, by content only when not).
+type RuleKey<'f> = (
+    &'f Arc<str>,
+    &'f Arc<str>,
+    &'f str,
+    &'f Arc<str>,
+    &'f Arc<str>,
+    &'f Arc<[String]>,
+);
 
 fn rule_key(f: &Finding) -> RuleKey<'_> {
     (
@@ -1002,7 +1011,7 @@ mod tests {
             last_seen: 1_704_067_260_000,
             rule_id: "r".into(),
             rule_path: "p.yml".into(),
-            attack: vec!["attack.t1046".into()],
+            attack: ["attack.t1046".into()].into(),
             evidence: vec![Evidence {
                 src_addr: Some("198.51.100.7".into()),
                 src_port: Some(40000),
@@ -1046,7 +1055,7 @@ mod tests {
                 severity: 2.0,
                 severity_label: "Low",
                 title: "t".into(),
-                description: "d".repeat(i * 37 % 500),
+                description: "d".repeat(i * 37 % 500).into(),
                 account: Some("111122223333".into()),
                 region: Some("eu-west-1".into()),
                 resource: trailhound_detect::finding::Resource {

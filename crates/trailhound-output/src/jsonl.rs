@@ -153,7 +153,7 @@ mod tests {
             last_seen: 1_717_200_999_999,
             rule_id: "th-flow-0002".into(),
             rule_path: "rules/vpcflow/recon/th-flow-0002_portscan.yml".into(),
-            attack: vec!["attack.discovery".into(), "attack.t1046".into()],
+            attack: ["attack.discovery".into(), "attack.t1046".into()].into(),
             samples: vec!["one \"sample\"".into(), "two".into()],
             evidence: vec![
                 Evidence {
@@ -187,7 +187,7 @@ mod tests {
         let mut f = full();
         f.account = None;
         f.region = None;
-        f.attack.clear();
+        f.attack = std::sync::Arc::default();
         f.samples.clear();
         f.evidence.clear();
         f.severity = 2.0;

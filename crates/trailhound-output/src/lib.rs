@@ -16,7 +16,8 @@
 //!     account: Some("111122223333".into()), region: Some("us-east-1".into()),
 //!     resource: Resource { kind: "AccessKey".into(), id: "AKIAEXAMPLE".into() },
 //!     count: 1, first_seen: 1_704_067_200_000, last_seen: 1_704_067_200_000,
-//!     rule_id: "th-ct-0001".into(), rule_path: "rules/x.yml".into(), attack: vec![],
+//!     rule_id: "th-ct-0001".into(), rule_path: "rules/x.yml".into(),
+//!     attack: Default::default(),
 //!     samples: vec![], evidence: vec![],
 //! };
 //! let asff = trailhound_output::asff::finding(&f, &trailhound_output::asff::AsffOptions::default());
@@ -105,22 +106,15 @@ pub(crate) fn texts_ahead<'a>(
 fn prefetch(f: &trailhound_detect::finding::Finding) {
     #[cfg(target_arch = "x86_64")]
     {
-        for s in [
-            &f.id,
-            &f.finding_type,
-            &f.title,
-            &f.description,
-            &f.resource.kind,
-            &f.resource.id,
-            &f.rule_id,
-            &f.rule_path,
-        ] {
+        // The rule's texts (title, description, id, path, tags) are shared by its findings and
+        // stay in the cache; these are the finding's own.
+        for s in [&f.id, &f.finding_type, &f.resource.kind, &f.resource.id] {
             prefetch_str(s);
         }
         for s in [&f.account, &f.region].into_iter().flatten() {
             prefetch_str(s);
         }
-        for s in f.samples.iter().chain(&f.attack) {
+        for s in &f.samples {
             prefetch_str(s);
         }
         for e in &f.evidence {

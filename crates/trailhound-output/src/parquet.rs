@@ -89,7 +89,8 @@ fn dict_keys<'a>(v: impl Iterator<Item = Option<&'a str>>) -> DictionaryArray<In
         };
         valid.append_non_null();
         let k = match last {
-            Some((l, k)) if l == s => k,
+            // The rule's texts are shared between findings: the same text is the same pointer.
+            Some((l, k)) if std::ptr::eq(l, s) || l == s => k,
             _ => {
                 let next = i32::try_from(distinct.len()).unwrap_or(i32::MAX);
                 let k = *index.entry(s).or_insert_with(|| {
@@ -187,8 +188,8 @@ fn findings_batch(schema: &Arc<Schema>, fs: &[Finding]) -> Result<RecordBatch, O
             fs.iter().map(|f| f.severity),
         )),
         dict_col(fs.iter().map(|f| Some(f.severity_label))),
-        strs(fs.iter().map(|f| Some(f.title.as_str()))),
-        dict_col(fs.iter().map(|f| Some(f.description.as_str()))),
+        strs(fs.iter().map(|f| Some(&*f.title))),
+        dict_col(fs.iter().map(|f| Some(&*f.description))),
         dict_col(fs.iter().map(|f| f.account.as_deref())),
         dict_col(fs.iter().map(|f| f.region.as_deref())),
         Arc::new(resource),
@@ -201,9 +202,9 @@ fn findings_batch(schema: &Arc<Schema>, fs: &[Finding]) -> Result<RecordBatch, O
             TimestampMillisecondArray::from_iter_values(fs.iter().map(|f| f.last_seen))
                 .with_timezone("UTC"),
         ),
-        dict_col(fs.iter().map(|f| Some(f.rule_id.as_str()))),
-        dict_col(fs.iter().map(|f| Some(f.rule_path.as_str()))),
-        string_list(fs.iter().map(|f| &f.attack)),
+        dict_col(fs.iter().map(|f| Some(&*f.rule_id))),
+        dict_col(fs.iter().map(|f| Some(&*f.rule_path))),
+        string_list(fs.iter().map(|f| &f.attack[..])),
         string_list(fs.iter().map(|f| &f.samples)),
     ];
     RecordBatch::try_new(schema.clone(), cols).map_err(perr)
@@ -419,13 +420,10 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
         ),
     ]);
     let analytic = st(vec![
-        (
-            utf8("uid"),
-            dict_col(fs.iter().map(|f| Some(f.rule_id.as_str()))),
-        ),
+        (utf8("uid"), dict_col(fs.iter().map(|f| Some(&*f.rule_id)))),
         (
             utf8("name"),
-            dict_col(fs.iter().map(|f| Some(f.rule_path.as_str()))),
+            dict_col(fs.iter().map(|f| Some(&*f.rule_path))),
         ),
         (
             Field::new("type_id", DataType::Int32, false),
@@ -440,14 +438,14 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
     ));
     let last_col: ArrayRef = Arc::new(Int64Array::from_iter_values(fs.iter().map(|f| f.last_seen)));
     let time = last_col.clone();
-    let title = dict_col(fs.iter().map(|f| Some(f.title.as_str())));
+    let title = dict_col(fs.iter().map(|f| Some(&*f.title)));
     let region = dict_col(fs.iter().map(|f| f.region.as_deref()));
     let finding_info = st(vec![
         (utf8("uid"), strs(fs.iter().map(|f| Some(f.id.as_str())))),
         (utf8("title"), title.clone()),
         (
             utf8("desc"),
-            dict_col(fs.iter().map(|f| Some(f.description.as_str()))),
+            dict_col(fs.iter().map(|f| Some(&*f.description))),
         ),
         (
             list_field("types"),
@@ -491,26 +489,36 @@ fn ocsf_batch(fs: &[Finding]) -> Result<RecordBatch, OutputError> {
     ]);
     let sev: Vec<(i32, &str)> = fs.iter().map(|f| ocsf_severity(f.severity)).collect();
     // One JSON text per finding (`{"attack":[…],"samples":[…],"severity_score":2.0}`, the
-    // members in that order), put together in one reused buffer.
+    // members in that order), put together in one reused buffer. Neighbours share their rule, so
+    // the text before the samples (from the rule's shared tags) and the one after them (from the
+    // score) are kept while they stay the same.
     let mut unmapped = StringBuilder::with_capacity(n, n * 128);
     let mut json = Vec::with_capacity(256);
+    let mut head: Option<(&Arc<[String]>, Vec<u8>)> = None;
+    let mut tail: Option<(u64, Vec<u8>)> = None;
     for f in fs {
         json.clear();
-        for (key, list) in [
-            (&b"{\"attack\":["[..], &f.attack),
-            (b"],\"samples\":[", &f.samples),
-        ] {
-            json.extend_from_slice(key);
-            for (i, v) in list.iter().enumerate() {
-                if i > 0 {
-                    json.push(b',');
-                }
-                crate::json::json_str(&mut json, v);
+        let head = match &head {
+            Some((a, text)) if Arc::ptr_eq(a, &f.attack) => text,
+            _ => {
+                let mut text = b"{\"attack\":".to_vec();
+                crate::json::json_strs(&mut text, &f.attack);
+                text.extend_from_slice(b",\"samples\":");
+                &head.insert((&f.attack, text)).1
             }
-        }
-        json.extend_from_slice(b"],\"severity_score\":");
-        crate::json::json_f64(&mut json, f.severity);
-        json.push(b'}');
+        };
+        json.extend_from_slice(head);
+        crate::json::json_strs(&mut json, &f.samples);
+        let tail = match &tail {
+            Some((bits, text)) if *bits == f.severity.to_bits() => text,
+            _ => {
+                let mut text = b",\"severity_score\":".to_vec();
+                crate::json::json_f64(&mut text, f.severity);
+                text.push(b'}');
+                &tail.insert((f.severity.to_bits(), text)).1
+            }
+        };
+        json.extend_from_slice(tail);
         // Only valid UTF-8 was written: the findings' strings and ASCII.
         match std::str::from_utf8(&json) {
             Ok(t) => unmapped.append_value(t),
@@ -661,7 +669,7 @@ mod tests {
                 last_seen: 1_717_200_000_000 + i as i64 * 2_000,
                 rule_id: "th-flow-0002".into(),
                 rule_path: "rules/vpcflow/recon/th-flow-0002_portscan.yml".into(),
-                attack: vec!["attack.t1046".into()],
+                attack: ["attack.t1046".into()].into(),
                 samples: vec![format!("eni-1 10.0.0.{}:40000 -> 10.0.1.9:22", i % 250)],
                 evidence: vec![],
             })

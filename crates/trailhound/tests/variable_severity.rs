@@ -27,7 +27,7 @@ fn severities(ports: &[u16]) -> Vec<(String, f64)> {
     d.finish()
         .into_iter()
         .filter(|f| f.finding_type == "Recon:EC2/PortProbeUnprotectedPort")
-        .map(|f| (f.rule_id, f.severity))
+        .map(|f| (f.rule_id.to_string(), f.severity))
         .collect()
 }
 
