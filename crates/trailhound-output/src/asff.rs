@@ -530,29 +530,27 @@ fn rule_key(f: &Finding) -> RuleKey<'_> {
 fn write_part(part: &[Finding], o: &AsffOptions, out: &mut Vec<u8>) -> Vec<usize> {
     let mut index: hashbrown::HashMap<RuleKey<'_>, usize> = Default::default();
     let mut texts = Vec::new();
-    let mut which = Vec::with_capacity(part.len());
     let mut last: Option<(RuleKey<'_>, usize)> = None;
-    for f in part {
-        let key = rule_key(f);
-        // Findings come sorted by type, so most share the previous one's rule: compare with it
-        // before hashing the rule's texts.
-        if let Some((k, i)) = last
-            && k == key
-        {
-            which.push(i);
-            continue;
-        }
-        let next = index.len();
-        let i = *index.entry(key).or_insert(next);
-        last = Some((key, i));
-        if i == texts.len() {
-            texts.push(RuleText::new(f, o));
-        }
-        which.push(i);
-    }
     let mut ends = Vec::with_capacity(part.len());
     let mut scratch = Scratch::default();
-    for (j, (f, &i)) in crate::prefetching(part).zip(&which).enumerate() {
+    // One pass, behind the prefetches: the finding's own type (in the key) is read once, when
+    // its strings have been asked for.
+    for (j, f) in crate::prefetching(part).enumerate() {
+        let key = rule_key(f);
+        // Findings come sorted by type, so most share the previous one's rule: compare with it
+        // (the rule's texts by pointer) before hashing the rule's texts.
+        let i = match last {
+            Some((k, i)) if k == key => i,
+            _ => {
+                let next = index.len();
+                let i = *index.entry(key).or_insert(next);
+                last = Some((key, i));
+                if i == texts.len() {
+                    texts.push(RuleText::new(f, o));
+                }
+                i
+            }
+        };
         if j > 0 {
             out.push(b',');
         }
