@@ -649,29 +649,33 @@ mod tests {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use trailhound_detect::finding::Resource;
 
+    /// `n` findings of one rule, each with its own id, resource, times and sample.
     fn findings(n: usize) -> Vec<Finding> {
+        let rule = Finding {
+            finding_type: "Recon:EC2/Portscan".into(),
+            severity: 5.0,
+            severity_label: "Medium",
+            title: "Port scan".into(),
+            description: "An instance probed many ports of one host.".into(),
+            account: Some("111122223333".into()),
+            region: Some("eu-west-1".into()),
+            count: 1,
+            rule_id: "th-flow-0002".into(),
+            rule_path: "rules/vpcflow/recon/th-flow-0002_portscan.yml".into(),
+            attack: ["attack.t1046".into()].into(),
+            ..Finding::default()
+        };
         (0..n)
             .map(|i| Finding {
                 id: format!("{i:032x}"),
-                finding_type: "Recon:EC2/Portscan".into(),
-                severity: 5.0,
-                severity_label: "Medium",
-                title: "Port scan".into(),
-                description: "An instance probed many ports of one host.".into(),
-                account: Some("111122223333".into()),
-                region: Some("eu-west-1".into()),
                 resource: Resource {
                     kind: "Instance".into(),
                     id: format!("i-{i:017x}"),
                 },
-                count: 1,
                 first_seen: 1_717_200_000_000 + i as i64 * 1_000,
                 last_seen: 1_717_200_000_000 + i as i64 * 2_000,
-                rule_id: "th-flow-0002".into(),
-                rule_path: "rules/vpcflow/recon/th-flow-0002_portscan.yml".into(),
-                attack: ["attack.t1046".into()].into(),
                 samples: vec![format!("eni-1 10.0.0.{}:40000 -> 10.0.1.9:22", i % 250)],
-                evidence: vec![],
+                ..rule.clone()
             })
             .collect()
     }
