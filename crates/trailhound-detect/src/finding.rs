@@ -326,11 +326,15 @@ pub fn finding_id(k: &Key) -> String {
         h.update(part.as_bytes());
         h.update([0u8]);
     }
-    h.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    // The first 16 bytes in lower-case hex, put together without a `format!` per byte (a scan
+    // with 100,000 findings made 1.6 million small strings here).
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(32);
+    for &b in h.finalize().iter().take(16) {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    id
 }
 
 /// A finding time as its text (see [`Finding::first_seen`]).
@@ -345,6 +349,38 @@ fn rfc3339<S: serde::Serializer>(t: &EpochMillis, s: S) -> Result<S::Ok, S::Erro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finding_ids_are_the_hex_of_the_keys_hash() {
+        for (ty, account, id) in [
+            ("Recon:EC2/Portscan", "111122223333", "i-0abc"),
+            (
+                "Stealth:IAMUser/CloudTrailLoggingDisabled",
+                "",
+                "AKIA\u{e9}",
+            ),
+        ] {
+            let k = Key {
+                finding_type: ty.into(),
+                account: account.into(),
+                region: "eu-west-1".into(),
+                resource: Resource {
+                    kind: "Instance".into(),
+                    id: id.into(),
+                },
+            };
+            let mut h = Sha256::new();
+            for part in [ty, account, "eu-west-1", "Instance", id] {
+                h.update(part.as_bytes());
+                h.update([0u8]);
+            }
+            let want: String = h.finalize()[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(finding_id(&k), want);
+        }
+    }
 
     #[test]
     fn samples_do_not_depend_on_arrival_order() {
