@@ -309,9 +309,10 @@ type FileSink<'a> = dyn Fn(&str, &[&[u8]]) -> std::io::Result<()> + Sync + 'a;
 
 /// Writes files into the folder `dir` the way [`write_atomic`] writes one: `write` is given a sink
 /// that writes each file (from any thread) to a temporary name and syncs it, or once a sync was
-/// slow, has one of [`SYNC_WORKERS`] threads sync it meanwhile. Only once `write` succeeded and every file is synced are they renamed, in name
-/// order, and the folder synced, so a crash leaves each file whole or absent, and a failure
-/// removes the temporary files and names the file that failed.
+/// slow, has one of [`SYNC_WORKERS`] threads sync it meanwhile. Only once `write` succeeded and
+/// every file is synced are they renamed, in name order, and the folder synced, so a crash
+/// leaves each file whole or absent, and a failure removes the temporary files and names the
+/// file that failed.
 pub fn write_atomic_files(
     dir: &Path,
     write: impl FnOnce(&FileSink<'_>) -> Result<()>,

@@ -1284,14 +1284,14 @@ impl Detector {
         });
         // Built in parallel, in order (a scan can end with 100,000 findings, and this was a
         // fifth of such a scan on one thread); the key's and the samples' strings are moved
-        // into the finding, only the rule's texts are copied.
-        // Each rule's texts once, shared by its findings (see `Finding`).
+        // into the finding, and the rule's texts are made once here and shared (see `Finding`).
         let texts: Vec<RuleTexts> = plan
             .rules
             .iter()
             .map(|r| &r.rule)
             .chain(plan.correlations.iter().map(|c| &c.rule))
             .map(|r| RuleTexts {
+                severity: r.finding.severity,
                 title: r.finding.title.as_str().into(),
                 description: r.finding.description.as_str().into(),
                 rule_id: r.id.as_str().into(),
@@ -1303,12 +1303,7 @@ impl Detector {
             .into_par_iter()
             .with_min_len(1024)
             .map(|(k, a)| {
-                let i = a.rule as usize;
-                let rule = match plan.rules.get(i) {
-                    Some(r) => &r.rule,
-                    None => &plan.correlations[i - plan.rules.len()].rule,
-                };
-                let t = &texts[i];
+                let t = &texts[a.rule as usize];
                 let id = finding_id(&k);
                 let (samples, evidence) = a
                     .samples
@@ -1318,8 +1313,8 @@ impl Detector {
                 Finding {
                     id,
                     finding_type: k.finding_type,
-                    severity: rule.finding.severity,
-                    severity_label: severity_label(rule.finding.severity),
+                    severity: t.severity,
+                    severity_label: severity_label(t.severity),
                     title: t.title.clone(),
                     description: t.description.clone(),
                     account: Some(k.account).filter(|s| !s.is_empty()),
@@ -1339,8 +1334,9 @@ impl Detector {
     }
 }
 
-/// A rule's texts as its findings share them.
+/// What a rule's findings take from it: its score, and its texts as they share them.
 struct RuleTexts {
+    severity: f64,
     title: std::sync::Arc<str>,
     description: std::sync::Arc<str>,
     rule_id: std::sync::Arc<str>,

@@ -819,83 +819,32 @@ fn write_batches_with(
     max_bytes: usize,
     sink: impl Fn(usize, &[&[u8]]) -> std::io::Result<()> + Sync,
 ) -> Result<usize, OutputError> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Condvar, Mutex};
-    /// A worker panicked while holding the numbering (its lock is poisoned) or before its
-    /// chunk was numbered.
-    fn panicked() -> std::io::Error {
-        std::io::Error::other("an asff-batches worker panicked")
-    }
-    let chunks: Vec<&[Finding]> = findings.chunks(BATCH_CHUNK).collect();
-    /// Where each chunk's bodies start in the numbering, known once the chunks before it are
-    /// cut; `failed` tells waiting workers to stop.
-    struct Numbering {
-        first_body: Vec<Option<usize>>,
-        failed: bool,
-    }
-    let numbering = Mutex::new(Numbering {
-        first_body: (0..=chunks.len()).map(|k| (k == 0).then_some(0)).collect(),
-        failed: false,
-    });
-    let known = Condvar::new();
-    let next = AtomicUsize::new(0);
-    let first_error: Mutex<Option<std::io::Error>> = Mutex::new(None);
-    let fail = |e: std::io::Error| {
-        if let Ok(mut slot) = first_error.lock() {
-            slot.get_or_insert(e);
-        }
-        if let Ok(mut n) = numbering.lock() {
-            n.failed = true;
-        }
-        known.notify_all();
-    };
-    let work = || -> std::io::Result<()> {
-        let mut buf = Vec::new();
-        loop {
-            let k = next.fetch_add(1, Ordering::Relaxed);
-            let Some(part) = chunks.get(k) else {
-                return Ok(());
-            };
-            buf.clear();
+    // Each worker serialises a chunk and cuts it into bodies; in its turn it numbers them after
+    // the chunks before it (the state is the next body's number); then it hands them to the sink
+    // while the others go on.
+    let mut bodies_so_far = 0;
+    crate::stream::in_turn(
+        findings.len().div_ceil(BATCH_CHUNK),
+        workers,
+        &mut bodies_so_far,
+        |k, buf| {
+            let part = crate::stream::chunk(findings, k, BATCH_CHUNK);
             buf.reserve(part.len() * 2048);
-            let ends = write_part(part, o, &mut buf);
-            let bodies = cut_bodies(&ends, max_batch, max_bytes);
-            let first = {
-                let mut n = numbering.lock().map_err(|_| panicked())?;
-                loop {
-                    if n.failed {
-                        return Ok(());
-                    }
-                    if let Some(first) = n.first_body[k] {
-                        n.first_body[k + 1] = Some(first + bodies.len());
-                        break first;
-                    }
-                    n = known.wait(n).map_err(|_| panicked())?;
-                }
-            };
-            known.notify_all();
-            for (j, &(s, e)) in bodies.iter().enumerate() {
-                sink(first + j, &[BODY_HEAD, &buf[s..e], BODY_TAIL])?;
-            }
-        }
-    };
-    std::thread::scope(|s| {
-        for _ in 0..workers.clamp(1, chunks.len().max(1)) {
-            s.spawn(|| {
-                if let Err(e) = work() {
-                    fail(e);
-                }
-            });
-        }
-    });
-    if let Some(e) = first_error.into_inner().ok().flatten() {
-        return Err(OutputError::Io(e));
-    }
-    let n = numbering
-        .into_inner()
-        .ok()
-        .and_then(|n| n.first_body[chunks.len()]);
-    n.ok_or_else(|| OutputError::Io(panicked()))
+            let ends = write_part(part, o, buf);
+            Ok(cut_bodies(&ends, max_batch, max_bytes))
+        },
+        |next, _, bodies| {
+            let first = *next;
+            *next += bodies.len();
+            Ok(first)
+        },
+        |buf, bodies, first| {
+            bodies.iter().enumerate().try_for_each(|(j, &(s, e))| {
+                sink(first + j, &[BODY_HEAD, &buf[s..e], BODY_TAIL]).map_err(OutputError::Io)
+            })
+        },
+    )?;
+    Ok(bodies_so_far)
 }
 
 /// Request bodies (`{"Findings": [...]}`) of at most [`MAX_BATCH`] findings and

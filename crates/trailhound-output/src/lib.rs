@@ -81,8 +81,9 @@ pub(crate) fn prefetch_str(s: &str) {
 }
 
 /// The texts of `v` in order, each handed out after the text twice [`PREFETCH_AHEAD`] places
-/// further on (one string a row, not a finding's dozen) has been asked for ([`prefetch_str`]): for the Parquet writers, which read one column of
-/// the findings at a time, so the finding-wide [`prefetching`] would fetch nine strings to use one.
+/// further on (one string a row, not a finding's dozen) has been asked for ([`prefetch_str`]):
+/// for the Parquet writers, which read one column of the findings at a time, so the
+/// finding-wide [`prefetching`] would fetch a finding's every string to use one.
 pub(crate) fn texts_ahead<'a>(
     v: Vec<Option<&'a str>>,
 ) -> impl ExactSizeIterator<Item = Option<&'a str>> + 'a {
