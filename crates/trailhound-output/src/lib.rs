@@ -26,6 +26,7 @@
 //! ```
 
 pub mod asff;
+mod dictcol;
 mod json;
 pub mod jsonl;
 pub mod parquet;
@@ -47,7 +48,7 @@ pub enum OutputError {
 }
 
 /// How many findings ahead the writers prefetch.
-const PREFETCH_AHEAD: usize = 6;
+pub(crate) const PREFETCH_AHEAD: usize = 6;
 
 /// The findings of `part` in order, each handed out after the strings of the finding
 /// [`PREFETCH_AHEAD`] places further on have been asked for (see [`prefetch`]).
@@ -69,15 +70,22 @@ pub(crate) fn prefetching<F: std::borrow::Borrow<trailhound_detect::finding::Fin
 /// Asks the CPU to start loading the first bytes of `s` (a hint: it changes no result).
 #[inline]
 pub(crate) fn prefetch_str(s: &str) {
+    prefetch_ptr(s.as_ptr());
+}
+
+/// Asks the CPU to start loading the cache line at `p` (a hint: it changes no result, and `p`
+/// need not point at anything).
+#[inline]
+pub(crate) fn prefetch_ptr<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         // SAFETY: SSE is part of x86_64's baseline, and a prefetch reads nothing and never
         // faults, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(s.as_ptr().cast()) };
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = s;
+    let _ = p;
 }
 
 /// The texts of `v` in order, each handed out after the text twice [`PREFETCH_AHEAD`] places
