@@ -35,10 +35,7 @@ use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
 use crate::OutputError;
-
-fn perr(e: impl std::fmt::Display) -> OutputError {
-    OutputError::Parquet(e.to_string())
-}
+use crate::parquet::perr;
 
 /// Statistics longer than this are left out (parquet-rs's default truncation length; a chunk's
 /// bounds are short constants and labels, or nothing for prose columns).

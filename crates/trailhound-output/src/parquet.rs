@@ -33,7 +33,7 @@ pub const BATCH_ROWS: usize = 8192;
 /// Buffered bytes after which a row group is flushed.
 pub const ROW_GROUP_BYTES: usize = 64 << 20;
 
-fn perr(e: impl std::fmt::Display) -> OutputError {
+pub(crate) fn perr(e: impl std::fmt::Display) -> OutputError {
     OutputError::Parquet(e.to_string())
 }
 
@@ -286,13 +286,14 @@ fn write_with<W: Write + Send>(
     if !by_hand {
         hand.iter_mut().for_each(|h| *h = None);
     }
-    // Top-level columns with nothing for parquet-rs: their leaves need not be computed.
-    let mut skip_top = Vec::new();
-    let mut first = 0;
-    for f in batch_schema.fields() {
-        let n = leaf_count(f.data_type());
-        skip_top.push(hand[first..first + n].iter().all(Option::is_some));
-        first += n;
+    // Per top-level column, its number of leaves and whether parquet-rs has none of them (their
+    // leaves need not be computed then).
+    let descr = file.schema_descr();
+    let mut tops = vec![(0usize, true); batch_schema.fields().len()];
+    for (j, h) in hand.iter().enumerate() {
+        if let Some(t) = tops.get_mut(descr.get_column_root_idx(j)) {
+            *t = (t.0 + 1, t.1 && h.is_some());
+        }
     }
     // A few batches per pool thread are built at once, then each column writer takes its leaves
     // of those batches in order; the next window is built while this one is encoded (both on the
@@ -307,9 +308,9 @@ fn write_with<W: Write + Send>(
                 let mut leaves = Vec::new();
                 // The batch's own fields: its columns may be dictionary arrays where the file's
                 // schema has their plain type (see `plain`).
-                for ((a, f), skip) in b.columns().iter().zip(b.schema().fields()).zip(&skip_top) {
-                    if *skip {
-                        leaves.extend((0..leaf_count(f.data_type())).map(|_| None));
+                for ((a, f), &(n, skip)) in b.columns().iter().zip(b.schema().fields()).zip(&tops) {
+                    if skip {
+                        leaves.extend((0..n).map(|_| None));
                     } else {
                         leaves.extend(compute_leaves(f, a).map_err(perr)?.into_iter().map(Some));
                     }
@@ -375,18 +376,6 @@ fn write_with<W: Write + Send>(
 enum Closed {
     Arrow(parquet::arrow::arrow_writer::ArrowColumnChunk),
     Hand(bytes::Bytes, parquet::column::writer::ColumnCloseResult),
-}
-
-/// The number of Parquet leaf columns of an Arrow type.
-fn leaf_count(t: &DataType) -> usize {
-    match t {
-        DataType::Struct(fs) => fs.iter().map(|f| leaf_count(f.data_type())).sum(),
-        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
-            leaf_count(f.data_type())
-        }
-        DataType::Map(f, _) => leaf_count(f.data_type()),
-        _ => 1,
-    }
 }
 
 /// Writes findings in trailhound's layout; returns the writer.
