@@ -307,25 +307,112 @@ const SLOW_SYNC: std::time::Duration = std::time::Duration::from_millis(1);
 /// A file sink for [`write_atomic_files`]: `sink(name, parts)` writes one file of `dir`.
 type FileSink<'a> = dyn Fn(&str, &[&[u8]]) -> std::io::Result<()> + Sync + 'a;
 
-/// Writes files into the folder `dir` the way [`write_atomic`] writes one: `write` is given a sink
-/// that writes each file (from any thread) to a temporary name and syncs it, or once a sync was
-/// slow, has one of [`SYNC_WORKERS`] threads sync it meanwhile. Only once `write` succeeded and
-/// every file is synced are they renamed, in name order, and the folder synced, so a crash
-/// leaves each file whole or absent, and a failure removes the temporary files and names the
+/// Writes a set of files into the folder `dir` the way [`write_atomic`] writes one: `write` is
+/// given a sink that writes each file (from any thread) and syncs it, or once a sync was slow, has
+/// one of [`SYNC_WORKERS`] threads sync it meanwhile. Nothing shows under its final name before
+/// `write` succeeded and every file is synced; a failure removes what was written and names the
 /// file that failed.
+///
+/// - A folder that does not exist yet, or is empty, receives the whole set at once: the files are
+///   written under their own names into a hidden folder beside it, which is synced and renamed
+///   onto `dir`. A crash leaves `dir` absent (or empty) or complete, and the set costs one rename.
+/// - A folder that already holds files keeps them, except the ones `stale(name)` says belong to an
+///   earlier set of this kind (an earlier run's `batch-*.json`): the new files are written under
+///   temporary names, renamed in name order, and only then are the earlier set's files the new
+///   set does not overwrite removed, so the folder never mixes two runs' sets once this returns.
+///   A crash leaves each file whole or absent.
 pub fn write_atomic_files(
     dir: &Path,
+    stale: impl Fn(&str) -> bool,
     write: impl FnOnce(&FileSink<'_>) -> Result<()>,
 ) -> Result<()> {
-    write_atomic_files_with(dir, SLOW_SYNC, write)
+    write_atomic_files_with(dir, stale, SLOW_SYNC, write)
+}
+
+/// Whether `dir` is absent or an empty folder (an error if it is something else).
+fn absent_or_empty(dir: &Path) -> Result<bool> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(e).with_context(|| format!("{} is not a usable folder", dir.display())),
+    }
+}
+
+/// Syncs the folder `dir`, which makes the entries made or renamed in it durable.
+fn sync_folder(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing the folder {}", dir.display()))
 }
 
 /// [`write_atomic_files`] with syncs longer than `slow_sync` counting as slow.
 fn write_atomic_files_with(
     dir: &Path,
+    stale: impl Fn(&str) -> bool,
     slow_sync: std::time::Duration,
     write: impl FnOnce(&FileSink<'_>) -> Result<()>,
 ) -> Result<()> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    if absent_or_empty(dir)? {
+        let name = dir
+            .file_name()
+            .map_or_else(|| "findings".into(), |n| n.to_string_lossy().into_owned());
+        let staging = parent.join(format!(".{name}.{}.tmp", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir(&staging).with_context(|| format!("creating {}", staging.display()))?;
+        let res = write_files(dir, |name| staging.join(name), slow_sync, write)
+            .and_then(|_| sync_folder(&staging))
+            // Renaming onto an empty folder replaces it; onto none, makes it.
+            .and_then(|()| {
+                std::fs::rename(&staging, dir).with_context(|| format!("writing {}", dir.display()))
+            });
+        if res.is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        return res.and_then(|()| sync_folder(&parent));
+    }
+    let files = write_files(dir, |name| temp_path(dir, name), slow_sync, write)?;
+    let mut files = files;
+    files.sort_unstable();
+    let renamed = files.iter().try_for_each(|(name, tmp)| {
+        let path = dir.join(name);
+        std::fs::rename(tmp, &path).with_context(|| format!("writing {}", path.display()))
+    });
+    if let Err(e) = renamed {
+        for (_, tmp) in &files {
+            let _ = std::fs::remove_file(tmp);
+        }
+        return Err(e);
+    }
+    // The earlier set's files that the new one did not overwrite.
+    let entries = std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))?;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if stale(&name)
+            && files
+                .binary_search_by(|(n, _)| n.as_str().cmp(&name))
+                .is_err()
+        {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing the earlier {}", path.display()))?;
+        }
+    }
+    sync_folder(dir)
+}
+
+/// Writes the files `write` hands its sink, file `name` at `path_of(name)`, synced; returns each
+/// name with where it was written (all removed again on a failure).
+fn write_files(
+    dir: &Path,
+    path_of: impl Fn(&str) -> PathBuf + Sync,
+    slow_sync: std::time::Duration,
+    write: impl FnOnce(&FileSink<'_>) -> Result<()>,
+) -> Result<Vec<(String, PathBuf)>> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Mutex, mpsc};
     let written = Mutex::new(Vec::<(String, PathBuf)>::new());
@@ -354,12 +441,12 @@ fn write_atomic_files_with(
             });
         }
         let sink = |name: &str, parts: &[&[u8]]| -> std::io::Result<()> {
-            let tmp = temp_path(dir, name);
-            let res = std::fs::File::create(&tmp).and_then(|mut f| {
+            let path = path_of(name);
+            let res = std::fs::File::create(&path).and_then(|mut f| {
                 if let Ok(mut w) = written.lock() {
-                    w.push((name.to_owned(), tmp));
+                    w.push((name.to_owned(), path));
                 }
-                parts.iter().try_for_each(|p| f.write_all(p))?;
+                write_parts(&mut f, parts)?;
                 Ok(f)
             });
             let f = res.map_err(|e| named(name, e))?;
@@ -386,24 +473,36 @@ fn write_atomic_files_with(
         Some(e) => Err(anyhow::Error::from(e).context("syncing a written file")),
         None => Ok(()),
     });
-    let mut files = written.into_inner().unwrap_or_default();
-    let renamed = res.and_then(|()| {
-        files.sort_unstable();
-        files.iter().try_for_each(|(name, tmp)| {
-            let path = dir.join(name);
-            std::fs::rename(tmp, &path).with_context(|| format!("writing {}", path.display()))
-        })
-    });
-    if let Err(e) = renamed {
-        for (_, tmp) in &files {
-            let _ = std::fs::remove_file(tmp);
+    let files = written.into_inner().unwrap_or_default();
+    if let Err(e) = res {
+        for (_, path) in &files {
+            let _ = std::fs::remove_file(path);
         }
         return Err(e);
     }
-    // The renames are entries of the folder: they are durable once it is synced.
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing the folder {}", dir.display()))
+    Ok(files)
+}
+
+/// Writes `parts` one after the other into `f`, in one `writev` where the system takes them whole.
+fn write_parts(f: &mut std::fs::File, parts: &[&[u8]]) -> std::io::Result<()> {
+    let slices: Vec<std::io::IoSlice<'_>> =
+        parts.iter().map(|p| std::io::IoSlice::new(p)).collect();
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let n = f.write_vectored(&slices)?;
+    if n == total {
+        return Ok(());
+    }
+    // A short write: the rest part by part.
+    let mut skip = n;
+    for p in parts {
+        if skip >= p.len() {
+            skip -= p.len();
+            continue;
+        }
+        f.write_all(&p[skip..])?;
+        skip = 0;
+    }
+    Ok(())
 }
 
 pub fn run(args: ScanArgs) -> Result<ExitCode> {
@@ -537,13 +636,12 @@ fn write_findings(args: &ScanArgs, findings: &[trailhound::Finding]) -> Result<(
             let Some(dir) = &args.output else {
                 bail!("--format asff-batches writes one file per request: give a folder with -o");
             };
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             // One writer per scan thread; the syncs have threads of their own.
             let writers = match args.threads {
                 0 => std::thread::available_parallelism().map_or(1, usize::from),
                 n => n,
             };
-            write_atomic_files(dir, |sink| {
+            write_atomic_files(dir, is_batch_name, |sink| {
                 asff::write_batches(findings, &asff_opts, writers, |i, parts| {
                     sink(&format!("batch-{:04}.json", i + 1), parts)
                 })?;
@@ -573,6 +671,14 @@ fn write_findings(args: &ScanArgs, findings: &[trailhound::Finding]) -> Result<(
             write_atomic(path, table::render(findings, &opts).as_bytes())
         }
     }
+}
+
+/// Whether `name` is one of the files `asff-batches` writes (`batch-0001.json`, …): the ones a new
+/// run replaces in a folder that holds an earlier run's.
+fn is_batch_name(name: &str) -> bool {
+    name.strip_prefix("batch-")
+        .and_then(|n| n.strip_suffix(".json"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `low`/`medium`/`high` (the bands' lower bounds) or a number.
@@ -814,44 +920,138 @@ mod tests {
     /// sync threads.
     const SYNCS: [std::time::Duration; 2] = [SLOW_SYNC, std::time::Duration::ZERO];
 
-    #[test]
-    fn files_appear_whole_once_all_are_written() {
-        for slow in SYNCS {
-            let dir = tempfile::tempdir().unwrap();
-            write_atomic_files_with(dir.path(), slow, |sink| {
+    /// Writes 200 files `f000`..`f199` into `dir`, checking after each that none shows in `dir`
+    /// under its final name before all are written.
+    fn write_200(dir: &Path, slow: std::time::Duration) -> Result<()> {
+        write_atomic_files_with(
+            dir,
+            |n| n.starts_with('f'),
+            slow,
+            |sink| {
                 for i in (0..200).rev() {
                     sink(&format!("f{i:03}"), &[b"head ", i.to_string().as_bytes()])?;
-                    // Nothing has its final name before every file is written.
-                    assert!(listing(dir.path()).iter().all(|n| n.ends_with(".tmp")));
+                    let now = listing(dir);
+                    assert!(
+                        now.iter().all(|n| n.ends_with(".tmp") || n == "keep"),
+                        "{now:?}"
+                    );
                 }
                 Ok(())
-            })
+            },
+        )
+    }
+
+    fn wrote_200(dir: &Path) {
+        let names: Vec<String> = listing(dir).into_iter().filter(|n| n != "keep").collect();
+        assert_eq!(
+            names,
+            (0..200).map(|i| format!("f{i:03}")).collect::<Vec<_>>()
+        );
+        assert_eq!(std::fs::read(dir.join("f007")).unwrap(), b"head 7");
+        assert_eq!(std::fs::read(dir.join("f199")).unwrap(), b"head 199");
+    }
+
+    #[test]
+    fn a_new_folder_appears_whole_once_all_files_are_written() {
+        for slow in SYNCS {
+            let top = tempfile::tempdir().unwrap();
+            // A folder to be made, and one that exists but is empty.
+            let made = top.path().join("out");
+            let empty = top.path().join("empty");
+            std::fs::create_dir(&empty).unwrap();
+            for dir in [&made, &empty] {
+                write_200(dir, slow).unwrap();
+                wrote_200(dir);
+            }
+            // Nothing is left beside them (the staging folders were renamed into place).
+            assert_eq!(listing(top.path()), ["empty", "out"]);
+        }
+    }
+
+    #[test]
+    fn a_folder_in_use_keeps_its_other_files_and_loses_the_earlier_set() {
+        for slow in SYNCS {
+            let dir = tempfile::tempdir().unwrap();
+            // An earlier, larger set, and a file that is not the writer's.
+            for i in 0..300 {
+                std::fs::write(dir.path().join(format!("f{i:03}")), b"old").unwrap();
+            }
+            std::fs::write(dir.path().join("keep"), b"mine").unwrap();
+            write_atomic_files_with(
+                dir.path(),
+                |n| n.starts_with('f'),
+                slow,
+                |sink| {
+                    for i in 0..200 {
+                        sink(&format!("f{i:03}"), &[b"head ", i.to_string().as_bytes()])?;
+                    }
+                    // The earlier set is whole until the new one is.
+                    assert_eq!(listing(dir.path()).len(), 301 + 200);
+                    assert_eq!(std::fs::read(dir.path().join("f007")).unwrap(), b"old");
+                    Ok(())
+                },
+            )
             .unwrap();
-            let names = listing(dir.path());
-            assert_eq!(
-                names,
-                (0..200).map(|i| format!("f{i:03}")).collect::<Vec<_>>()
-            );
-            assert_eq!(std::fs::read(dir.path().join("f007")).unwrap(), b"head 7");
-            assert_eq!(std::fs::read(dir.path().join("f199")).unwrap(), b"head 199");
+            wrote_200(dir.path());
+            assert_eq!(std::fs::read(dir.path().join("keep")).unwrap(), b"mine");
         }
     }
 
     #[test]
     fn a_failure_leaves_no_file_and_names_the_one_that_failed() {
         for slow in SYNCS {
-            let dir = tempfile::tempdir().unwrap();
-            let r = write_atomic_files_with(dir.path(), slow, |sink| {
-                for i in 0..100 {
-                    sink(&format!("a{i}"), &[b"x"])?;
-                }
-                // A name in a folder that does not exist: creating it fails.
-                sink("missing/b", &[b"y"])?;
-                Ok(())
-            });
-            let e = format!("{:#}", r.unwrap_err());
-            assert!(e.contains("missing/b"), "{e}");
-            assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+            let top = tempfile::tempdir().unwrap();
+            let used = top.path().join("used");
+            std::fs::create_dir(&used).unwrap();
+            std::fs::write(used.join("f000"), b"old").unwrap();
+            for dir in [top.path().join("new"), used.clone()] {
+                let r = write_atomic_files_with(
+                    &dir,
+                    |n| n.starts_with('f'),
+                    slow,
+                    |sink| {
+                        for i in 0..100 {
+                            sink(&format!("a{i}"), &[b"x"])?;
+                        }
+                        // A name in a folder that does not exist: creating it fails.
+                        sink("missing/b", &[b"y"])?;
+                        Ok(())
+                    },
+                );
+                let e = format!("{:#}", r.unwrap_err());
+                assert!(e.contains("missing/b"), "{e}");
+            }
+            // The new folder was never made; the one in use is as it was.
+            assert_eq!(listing(top.path()), ["used"]);
+            assert_eq!(listing(&used), ["f000"]);
+            assert_eq!(std::fs::read(used.join("f000")).unwrap(), b"old");
+        }
+    }
+
+    #[test]
+    fn parts_are_written_whole_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let big = vec![b'z'; 1 << 20];
+        write_parts(&mut f, &[b"{", &big, b"", b"}"]).unwrap();
+        drop(f);
+        let got = std::fs::read(&path).unwrap();
+        assert_eq!(got.len(), (1 << 20) + 2);
+        assert_eq!((got[0], got[got.len() - 1]), (b'{', b'}'));
+    }
+
+    #[test]
+    fn only_batch_files_count_as_an_earlier_set() {
+        assert!(is_batch_name("batch-0001.json"));
+        assert!(is_batch_name("batch-12345.json"));
+        for n in [
+            "batch-.json",
+            "batch-0001.json.bak",
+            "notes.json",
+            "batch-00a1.json",
+        ] {
+            assert!(!is_batch_name(n), "{n}");
         }
     }
 }

@@ -129,6 +129,43 @@ fn asff_of_all_public_data_passes_security_hub_checks() {
         asff_check(std::slice::from_ref(f));
     }
     assert_eq!(total, n, "the batches hold every finding once");
+
+    // Into a folder that holds an earlier run's bodies (here 24 of them: every read call its own
+    // finding) and a file of the user's: the earlier bodies go, the user's file stays.
+    let reads = repo().join("benches/output-rules/every-read.yml");
+    let busy = dir.path().join("busy");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--format", "asff-batches", "-o", busy.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        scan(std::slice::from_ref(&public), &args);
+        let mut now: Vec<String> = std::fs::read_dir(&busy)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        now.sort();
+        now
+    };
+    let earlier = run(&["--no-default-rules", "--rules", reads.to_str().unwrap()]);
+    assert!(earlier.len() > files.len(), "{earlier:?}");
+    std::fs::write(busy.join("notes.txt"), b"mine").unwrap();
+    let now = run(&[]);
+    let bodies: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(now, [bodies, vec!["notes.txt".into()]].concat());
+    // The same findings as the first run's bodies (times of writing aside).
+    let ids = |p: &Path| -> Vec<String> {
+        let body: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        body["Findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["Id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let same = ids(&busy.join("batch-0001.json")) == ids(&files[0]);
+    assert!(same, "the folder's first body is this run's");
 }
 
 fn read_back(script: &str, file: &Path) -> String {
