@@ -896,7 +896,7 @@ fn eval_item(
     id: Option<u32>,
     ev: &Event<'_, '_>,
     memo: &mut Memo,
-    typed: &[Option<crate::flowtest::FlowTest>],
+    plan: &Plan,
 ) -> bool {
     let slot = id.map(|i| i as usize).filter(|&i| i < memo.stamp.len());
     if let Some(i) = slot
@@ -904,9 +904,20 @@ fn eval_item(
     {
         return memo.value[i];
     }
-    // A typed column of a flow record: no text to look up (see `crate::flowtest`).
     let typed_v = match (ev, slot) {
-        (Event::Flow(r), Some(i)) => typed.get(i).and_then(Option::as_ref).map(|t| t.eval(r)),
+        // A typed column of a flow record: no text to look up (see `crate::flowtest`).
+        (Event::Flow(r), Some(i)) => plan
+            .flow_typed
+            .get(i)
+            .and_then(Option::as_ref)
+            .map(|t| t.eval(r)),
+        // Answers whose text cannot hold the values: not read (see `crate::rawtest`).
+        (Event::Dns(r, ..), Some(i)) => plan
+            .dns_answers_eq
+            .get(i)
+            .and_then(Option::as_ref)
+            .filter(|a| !a.may_hold(r.answers))
+            .map(|_| false),
         _ => None,
     };
     let v = match typed_v {
@@ -943,7 +954,7 @@ fn eval_cond(
     r: &crate::plan::DetectionRule,
     ev: &Event<'_, '_>,
     memo: &mut Memo,
-    typed: &[Option<crate::flowtest::FlowTest>],
+    plan: &Plan,
 ) -> bool {
     match c {
         Cond::Sel(i) => r.det.selections.get(*i).is_some_and(|s| {
@@ -951,13 +962,13 @@ fn eval_cond(
                 g.iter().enumerate().all(|(ii, item)| {
                     let fr = at(&r.refs, *i, gi, ii);
                     let id = at(&r.item_ids, *i, gi, ii).copied();
-                    eval_item(item, fr, id, ev, memo, typed)
+                    eval_item(item, fr, id, ev, memo, plan)
                 })
             })
         }),
-        Cond::And(v) => v.iter().all(|c| eval_cond(c, r, ev, memo, typed)),
-        Cond::Or(v) => v.iter().any(|c| eval_cond(c, r, ev, memo, typed)),
-        Cond::Not(c) => !eval_cond(c, r, ev, memo, typed),
+        Cond::And(v) => v.iter().all(|c| eval_cond(c, r, ev, memo, plan)),
+        Cond::Or(v) => v.iter().any(|c| eval_cond(c, r, ev, memo, plan)),
+        Cond::Not(c) => !eval_cond(c, r, ev, memo, plan),
     }
 }
 
@@ -1438,7 +1449,7 @@ impl State {
     fn run(&mut self, plan: &Plan, ev: &Event<'_, '_>, candidates: &[u32]) {
         for &ri in candidates {
             let r = &plan.rules[ri as usize];
-            if !eval_cond(&r.det.condition, r, ev, &mut self.memo, &plan.flow_typed) {
+            if !eval_cond(&r.det.condition, r, ev, &mut self.memo, plan) {
                 continue;
             }
             self.hits[ri as usize] += 1;
@@ -1947,7 +1958,7 @@ pub fn matching_rules(plan: &Plan, r: &CloudTrailRecord<'_>) -> Vec<u32> {
         .chain(prefiltered(plan, &ev))
         .filter(|&i| {
             let r = &plan.rules[i as usize];
-            eval_cond(&r.det.condition, r, &ev, &mut memo, &plan.flow_typed)
+            eval_cond(&r.det.condition, r, &ev, &mut memo, plan)
         })
         .collect();
     out.sort_unstable();

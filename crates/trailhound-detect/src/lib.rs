@@ -36,6 +36,7 @@ pub mod flowtest;
 pub mod names;
 pub mod plan;
 pub mod policy;
+pub mod rawtest;
 pub mod testing;
 
 pub use engine::Detector;

@@ -258,6 +258,9 @@ pub struct Plan {
     /// Per plan-wide item number, the typed form of a flow item's test, if it has one
     /// ([`crate::flowtest`]).
     pub flow_typed: Vec<Option<crate::flowtest::FlowTest>>,
+    /// Per plan-wide item number, the form of a resolver `answers.Rdata` equality that the
+    /// answers' JSON text can rule out without being read, if it has one ([`crate::rawtest`]).
+    pub dns_answers_eq: Vec<Option<crate::rawtest::AnswersEq>>,
     /// Resolver rules.
     pub dns: Vec<u32>,
     /// Resolver rules that require `query_name` to be in (or under) a domain list, by domain: a
@@ -335,6 +338,28 @@ impl Plan {
             }
         }
         self.flow_typed = typed;
+    }
+
+    /// Fills [`Plan::dns_answers_eq`] for the resolver rules' items.
+    fn compile_dns_items(&mut self) {
+        let mut compiled = vec![None; self.items];
+        for r in self.rules.iter().filter(|r| r.rule.kind == LogKind::Dns) {
+            let items = r
+                .det
+                .selections
+                .iter()
+                .flat_map(|s| s.groups.iter().flatten());
+            let refs = r.refs.iter().flatten().flatten();
+            let ids = r.item_ids.iter().flatten().flatten();
+            for ((it, fr), &id) in items.zip(refs).zip(ids) {
+                if let Some(slot) = compiled.get_mut(id as usize)
+                    && slot.is_none()
+                {
+                    *slot = crate::rawtest::AnswersEq::compile(fr, &it.test);
+                }
+            }
+        }
+        self.dns_answers_eq = compiled;
     }
 
     /// Puts each flow rule in the index of the first [`FLOW_INDEX_FIELDS`] field whose values
@@ -454,6 +479,7 @@ impl Plan {
         }
         p.items = items.len();
         p.compile_flow_items();
+        p.compile_dns_items();
         p.build_prefilters(pending_ct);
         // What a history is: its rule, group-by and signals, and the learning period and the
         // number of values per signal it keeps (see `Detector::close_windows`).
