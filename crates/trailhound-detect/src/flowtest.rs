@@ -73,13 +73,7 @@ impl FlowTest {
         let field = *field;
         match test {
             Test::Str(s) => {
-                let plain = !s.all
-                    && !s.null_ok
-                    && s.contains.is_none()
-                    && s.others.is_empty()
-                    && s.regex_set.is_none()
-                    && !s.eq.is_empty();
-                if !plain {
+                if !s.is_plain_eq() {
                     return None;
                 }
                 if field == FlowField::Action {

@@ -313,15 +313,16 @@ impl Plan {
         }
     }
 
-    /// Fills [`Plan::flow_typed`]: the typed form of each distinct flow item, compiled once.
-    fn compile_flow_items(&mut self) {
-        let mut typed = vec![None; self.items];
+    /// Per plan-wide item number, `compile` of each distinct item of the rules of `kind` (each
+    /// compiled once, however many rules share it).
+    fn compile_items<T: Clone>(
+        &self,
+        kind: LogKind,
+        compile: impl Fn(&FieldRef, &trailhound_rules::matcher::Test) -> Option<T>,
+    ) -> Vec<Option<T>> {
+        let mut compiled = vec![None; self.items];
         let mut done = vec![false; self.items];
-        for r in self
-            .rules
-            .iter()
-            .filter(|r| r.rule.kind == LogKind::VpcFlow)
-        {
+        for r in self.rules.iter().filter(|r| r.rule.kind == kind) {
             let items = r
                 .det
                 .selections
@@ -333,33 +334,18 @@ impl Plan {
                 let id = id as usize;
                 if done.get(id) == Some(&false) {
                     done[id] = true;
-                    typed[id] = crate::flowtest::FlowTest::compile(fr, &it.test);
+                    compiled[id] = compile(fr, &it.test);
                 }
             }
         }
-        self.flow_typed = typed;
+        compiled
     }
 
-    /// Fills [`Plan::dns_answers_eq`] for the resolver rules' items.
-    fn compile_dns_items(&mut self) {
-        let mut compiled = vec![None; self.items];
-        for r in self.rules.iter().filter(|r| r.rule.kind == LogKind::Dns) {
-            let items = r
-                .det
-                .selections
-                .iter()
-                .flat_map(|s| s.groups.iter().flatten());
-            let refs = r.refs.iter().flatten().flatten();
-            let ids = r.item_ids.iter().flatten().flatten();
-            for ((it, fr), &id) in items.zip(refs).zip(ids) {
-                if let Some(slot) = compiled.get_mut(id as usize)
-                    && slot.is_none()
-                {
-                    *slot = crate::rawtest::AnswersEq::compile(fr, &it.test);
-                }
-            }
-        }
-        self.dns_answers_eq = compiled;
+    /// Fills [`Plan::flow_typed`] (the typed form of each distinct flow item) and
+    /// [`Plan::dns_answers_eq`] (the resolver items the answers' text can rule out).
+    fn compile_shortcuts(&mut self) {
+        self.flow_typed = self.compile_items(LogKind::VpcFlow, crate::flowtest::FlowTest::compile);
+        self.dns_answers_eq = self.compile_items(LogKind::Dns, crate::rawtest::AnswersEq::compile);
     }
 
     /// Puts each flow rule in the index of the first [`FLOW_INDEX_FIELDS`] field whose values
@@ -478,8 +464,7 @@ impl Plan {
             }
         }
         p.items = items.len();
-        p.compile_flow_items();
-        p.compile_dns_items();
+        p.compile_shortcuts();
         p.build_prefilters(pending_ct);
         // What a history is: its rule, group-by and signals, and the learning period and the
         // number of values per signal it keeps (see `Detector::close_windows`).

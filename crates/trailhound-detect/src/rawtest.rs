@@ -34,18 +34,12 @@ impl AnswersEq {
             return None;
         }
         let Test::Str(s) = test else { return None };
-        let plain = !s.all
-            && !s.null_ok
-            && s.contains.is_none()
-            && s.others.is_empty()
-            && s.regex_set.is_none()
-            && !s.eq.is_empty();
         let no_letters = |v: &String| {
             !v.is_empty()
                 && v.bytes()
                     .all(|b| b.is_ascii() && !b.is_ascii_alphabetic() && b != b'\\')
         };
-        if !plain || !s.eq.iter().all(no_letters) {
+        if !s.is_plain_eq() || !s.eq.iter().all(no_letters) {
             return None;
         }
         let mut values: Vec<String> = s.eq.iter().cloned().collect();

@@ -423,6 +423,18 @@ impl StrSet {
         }
     }
 
+    /// True when the set is only whole-value equalities in OR mode (no `|all`, `null`,
+    /// substrings, wildcards or regexes) and has at least one: what an index or a shortcut over
+    /// exact values can stand in for.
+    pub fn is_plain_eq(&self) -> bool {
+        !self.all
+            && !self.null_ok
+            && self.contains.is_none()
+            && self.others.is_empty()
+            && self.regex_set.is_none()
+            && !self.eq.is_empty()
+    }
+
     /// True when one value matches (OR mode).
     pub fn matches_one(&self, v: &str) -> bool {
         if let Some(r) = &self.regex_set
