@@ -1018,12 +1018,15 @@ fn sample(ev: &Event<'_, '_>) -> Sample {
                 (None, Some(a)) => a.to_string(),
                 (None, None) => "-".into(),
             };
+            // Joined by hand: a head's sample is built for most correlation buckets.
+            let name = r.name();
+            let qtype = r.query_type.as_deref().unwrap_or("-");
+            let mut text = String::with_capacity(name.len() + qtype.len() + from.len() + 7);
+            for part in [&*name, " ", qtype, " from ", &from] {
+                text.push_str(part);
+            }
             Sample {
-                text: format!(
-                    "{} {} from {from}",
-                    r.name(),
-                    r.query_type.as_deref().unwrap_or("-")
-                ),
+                text,
                 evidence: Evidence {
                     src_addr: r.srcaddr.map(|a| a.to_string()),
                     domain: Some(r.name().into_owned()),
@@ -1036,11 +1039,11 @@ fn sample(ev: &Event<'_, '_>) -> Sample {
 }
 
 /// The resource a finding is about: (type, id), borrowed where the record allows.
-fn resource_ref<'s, 'a: 's>(
+fn resource_ref<'s, 'r, 'a: 'r>(
     specs: &'s [crate::plan::ResourceRef],
-    ev: &Event<'_, 'a>,
+    ev: &Event<'r, 'a>,
     account: &'s str,
-) -> (&'s str, Cow<'a, str>) {
+) -> (&'s str, Cow<'r, str>) {
     for s in specs {
         let mut vals = Vals::new();
         ev.values_ref(&s.field, &mut vals);

@@ -369,9 +369,9 @@ fn s<'a>(v: &Option<Cow<'a, str>>) -> Option<Val<'a>> {
     v.as_ref().map(|c| Val::Str(c.clone()))
 }
 
-impl<'a> Event<'_, 'a> {
+impl<'r, 'a: 'r> Event<'r, 'a> {
     /// Every value at `field`.
-    pub fn values(&self, field: &str, out: &mut Vals<'a>) {
+    pub fn values(&self, field: &str, out: &mut Vals<'r>) {
         let kind = match self {
             Event::CloudTrail(_) => trailhound_model::LogKind::CloudTrail,
             Event::Flow(_) => trailhound_model::LogKind::VpcFlow,
@@ -381,7 +381,7 @@ impl<'a> Event<'_, 'a> {
     }
 
     /// Every value at a resolved field.
-    pub fn values_ref(&self, f: &FieldRef, out: &mut Vals<'a>) {
+    pub fn values_ref(&self, f: &FieldRef, out: &mut Vals<'r>) {
         match (self, f) {
             (_, FieldRef::Keywords) => self.keyword_texts(out),
             (Event::CloudTrail(r), FieldRef::Typed(t)) => {
@@ -474,7 +474,8 @@ impl<'a> Event<'_, 'a> {
             }
             (Event::Dns(r, d, _), FieldRef::Computed(c)) => {
                 if let Some(v) = d.value(*c, r.query_name.as_ref()) {
-                    let v = Cow::Owned(v.to_owned());
+                    // Borrowed from the name's cached values, which outlive the record's reading.
+                    let v = Cow::Borrowed(v);
                     out.push(match c {
                         Computed::RegisteredDomain => Val::Str(v),
                         _ => Val::Num(v),
@@ -518,7 +519,7 @@ impl<'a> Event<'_, 'a> {
     }
 
     /// Texts for keyword searches: every top-level value (CloudTrail, DNS) or the whole line.
-    pub fn keyword_texts(&self, out: &mut Vals<'a>) {
+    pub fn keyword_texts(&self, out: &mut Vals<'r>) {
         match self {
             Event::CloudTrail(r) => out.extend(r.members.iter().map(|(_, v)| json_val(v))),
             Event::Flow(r) => out.push(Val::Str(Cow::Borrowed(r.line))),
