@@ -313,14 +313,15 @@ type FileSink<'a> = dyn Fn(&str, &[&[u8]]) -> std::io::Result<()> + Sync + 'a;
 /// `write` succeeded and every file is synced; a failure removes what was written and names the
 /// file that failed.
 ///
-/// - A folder that does not exist yet, or is empty, receives the whole set at once: the files are
-///   written under their own names into a hidden folder beside it, which is synced and renamed
-///   onto `dir`. A crash leaves `dir` absent (or empty) or complete, and the set costs one rename.
-/// - A folder that already holds files keeps them, except the ones `stale(name)` says belong to an
-///   earlier set of this kind (an earlier run's `batch-*.json`): the new files are written under
-///   temporary names, renamed in name order, and only then are the earlier set's files the new
-///   set does not overwrite removed, so the folder never mixes two runs' sets once this returns.
-///   A crash leaves each file whole or absent.
+/// - A folder that does not exist yet receives the whole set at once: the files are written under
+///   their own names into a hidden folder beside it, which is synced and renamed to `dir`. A crash
+///   leaves `dir` absent or complete, and the set costs one rename.
+/// - A folder that exists (empty or not) is kept, with its permissions and owner, and so are its
+///   files, except the ones `stale(name)` says belong to an earlier set of this kind (an earlier
+///   run's `batch-*.json`): the new files are written under temporary names, renamed in name
+///   order, and only then are the earlier set's files the new set does not overwrite removed, so
+///   the folder never mixes two runs' sets once this returns. A crash leaves each file whole or
+///   absent.
 pub fn write_atomic_files(
     dir: &Path,
     stale: impl Fn(&str) -> bool,
@@ -329,10 +330,11 @@ pub fn write_atomic_files(
     write_atomic_files_with(dir, stale, SLOW_SYNC, write)
 }
 
-/// Whether `dir` is absent or an empty folder (an error if it is something else).
-fn absent_or_empty(dir: &Path) -> Result<bool> {
-    match std::fs::read_dir(dir) {
-        Ok(mut entries) => Ok(entries.next().is_none()),
+/// Whether `dir` does not exist yet (an error if it exists and is not a folder).
+fn absent(dir: &Path) -> Result<bool> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(false),
+        Ok(_) => Err(anyhow::anyhow!("{} is not a usable folder", dir.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
         Err(e) => Err(e).with_context(|| format!("{} is not a usable folder", dir.display())),
     }
@@ -352,12 +354,21 @@ fn write_atomic_files_with(
     slow_sync: std::time::Duration,
     write: impl FnOnce(&FileSink<'_>) -> Result<()>,
 ) -> Result<()> {
+    // A link to a folder stays a link: the set goes into (or replaces) the folder it points to.
+    let resolved;
+    let dir = if dir.is_symlink() {
+        resolved = std::fs::canonicalize(dir)
+            .with_context(|| format!("resolving the link {}", dir.display()))?;
+        resolved.as_path()
+    } else {
+        dir
+    };
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
-    if absent_or_empty(dir)? {
+    if absent(dir)? {
         let name = dir
             .file_name()
             .map_or_else(|| "findings".into(), |n| n.to_string_lossy().into_owned());
@@ -366,7 +377,6 @@ fn write_atomic_files_with(
         std::fs::create_dir(&staging).with_context(|| format!("creating {}", staging.display()))?;
         let res = write_files(dir, |name| staging.join(name), slow_sync, write)
             .and_then(|_| sync_folder(&staging))
-            // Renaming onto an empty folder replaces it; onto none, makes it.
             .and_then(|()| {
                 std::fs::rename(&staging, dir).with_context(|| format!("writing {}", dir.display()))
             });
@@ -959,9 +969,23 @@ mod tests {
             let made = top.path().join("out");
             let empty = top.path().join("empty");
             std::fs::create_dir(&empty).unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let private = std::fs::Permissions::from_mode(0o700);
+                std::fs::set_permissions(&empty, private).unwrap();
+            }
             for dir in [&made, &empty] {
                 write_200(dir, slow).unwrap();
                 wrote_200(dir);
+            }
+            // A folder that existed is the same folder, its permissions kept (findings are
+            // often written where only their owner may read them).
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&empty).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o700);
             }
             // Nothing is left beside them (the staging folders were renamed into place).
             assert_eq!(listing(top.path()), ["empty", "out"]);
@@ -994,6 +1018,21 @@ mod tests {
             .unwrap();
             wrote_200(dir.path());
             assert_eq!(std::fs::read(dir.path().join("keep")).unwrap(), b"mine");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_to_a_folder_stays_a_link() {
+        for slow in SYNCS {
+            let top = tempfile::tempdir().unwrap();
+            let (target, link) = (top.path().join("target"), top.path().join("link"));
+            std::fs::create_dir(&target).unwrap();
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            write_200(&link, slow).unwrap();
+            assert!(link.is_symlink());
+            wrote_200(&target);
+            assert_eq!(listing(top.path()), ["link", "target"]);
         }
     }
 
