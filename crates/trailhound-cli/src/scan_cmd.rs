@@ -354,7 +354,7 @@ fn write_atomic_files_with(
     slow_sync: std::time::Duration,
     write: impl FnOnce(&FileSink<'_>) -> Result<()>,
 ) -> Result<()> {
-    // A link to a folder stays a link: the set goes into (or replaces) the folder it points to.
+    // A link to a folder stays a link: the set goes into the folder it points to.
     let resolved;
     let dir = if dir.is_symlink() {
         resolved = std::fs::canonicalize(dir)
@@ -385,8 +385,7 @@ fn write_atomic_files_with(
         }
         return res.and_then(|()| sync_folder(&parent));
     }
-    let files = write_files(dir, |name| temp_path(dir, name), slow_sync, write)?;
-    let mut files = files;
+    let mut files = write_files(dir, |name| temp_path(dir, name), slow_sync, write)?;
     files.sort_unstable();
     let renamed = files.iter().try_for_each(|(name, tmp)| {
         let path = dir.join(name);
