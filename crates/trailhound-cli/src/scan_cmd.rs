@@ -256,10 +256,9 @@ pub fn write_atomic_with(
                 .with_context(|| format!("writing {what}"))?;
             return direct(f, &what, write);
         }
-        Ok(m) if m.is_file() && path.is_symlink() => {
-            resolved = std::fs::canonicalize(path)
-                .with_context(|| format!("resolving the link {}", path.display()))?;
-            resolved.as_path()
+        Ok(m) if m.is_file() => {
+            resolved = through_link(path)?;
+            &*resolved
         }
         _ => path,
     };
@@ -284,6 +283,17 @@ pub fn write_atomic_with(
         return Err(e).with_context(|| format!("writing {}", path.display()));
     }
     Ok(())
+}
+
+/// The path a symbolic link `path` points to (resolved whole), or `path` itself when it is no
+/// link: an output written through a link replaces or fills its target, and the link stays.
+fn through_link(path: &Path) -> Result<std::borrow::Cow<'_, Path>> {
+    if !path.is_symlink() {
+        return Ok(std::borrow::Cow::Borrowed(path));
+    }
+    std::fs::canonicalize(path)
+        .map(std::borrow::Cow::Owned)
+        .with_context(|| format!("resolving the link {}", path.display()))
 }
 
 /// Where `name` in `dir` is written before it is complete: hidden, and unique to this process.
@@ -355,14 +365,7 @@ fn write_atomic_files_with(
     write: impl FnOnce(&FileSink<'_>) -> Result<()>,
 ) -> Result<()> {
     // A link to a folder stays a link: the set goes into the folder it points to.
-    let resolved;
-    let dir = if dir.is_symlink() {
-        resolved = std::fs::canonicalize(dir)
-            .with_context(|| format!("resolving the link {}", dir.display()))?;
-        resolved.as_path()
-    } else {
-        dir
-    };
+    let dir = &*through_link(dir)?;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -372,7 +375,7 @@ fn write_atomic_files_with(
         let name = dir
             .file_name()
             .map_or_else(|| "findings".into(), |n| n.to_string_lossy().into_owned());
-        let staging = parent.join(format!(".{name}.{}.tmp", std::process::id()));
+        let staging = temp_path(&parent, &name);
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir(&staging).with_context(|| format!("creating {}", staging.display()))?;
         let res = write_files(dir, |name| staging.join(name), slow_sync, write)
