@@ -32,8 +32,9 @@ pub const SUB_BUCKETS: i64 = 4;
 /// The earliest event of a bucket (or first-seen tuple), kept small because there is one per
 /// correlation bucket: the strings that repeat (account, region, resource, a flow's interface)
 /// are one [`Ctx`] shared through the detector's [`Interner`] (one pointer, one lookup and one
-/// reference count per head, not four or five), and a flow's sample is kept as its typed
-/// fields, rendered only for the findings.
+/// reference count per head, not four or five), a flow's sample is kept as its typed fields and
+/// a CloudTrail or resolver event's as its strings in one buffer ([`Packed`]), rendered only for
+/// the findings.
 #[derive(Debug, Clone)]
 struct Head {
     t: i64,
@@ -90,6 +91,7 @@ impl hashbrown::Equivalent<Arc<Ctx>> for CtxRef<'_> {
 #[derive(Debug, Clone)]
 enum Snap {
     Flow(FlowSnap),
+    Packed(Packed),
     Built(Box<Sample>),
 }
 
@@ -97,8 +99,165 @@ impl Head {
     fn sample(&self) -> Sample {
         match &self.sample {
             Snap::Flow(f) => f.sample(self.ctx.interface.as_deref()),
+            Snap::Packed(p) => p.sample(),
             Snap::Built(s) => (**s).clone(),
         }
+    }
+}
+
+/// The string evidence fields a [`Packed`] sample holds, in [`Evidence`]'s order: event id,
+/// API, service, caller, user agent, source address, domain, query type.
+const PACKED_FIELDS: usize = 8;
+
+/// A sample's line and string evidence in one buffer: a CloudTrail or resolver head's sample
+/// was a boxed [`Sample`] of four to six strings, each allocated when a correlation bucket
+/// opened and freed when it closed (a tenth of a resolver scan); most are never shown. The
+/// buffer starts with the line's length and each field's (`u32::MAX` when absent), little-endian,
+/// then holds the line and the fields present, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Packed(Box<[u8]>);
+
+impl Packed {
+    const HEAD: usize = 4 * (1 + PACKED_FIELDS);
+
+    /// The line joined from `line`'s parts, with `fields`; `None` when a part is too long to
+    /// be measured in 32 bits.
+    fn new(line: &[&str], fields: [Option<&str>; PACKED_FIELDS]) -> Option<Packed> {
+        let len = |n: usize| u32::try_from(n).ok().filter(|&n| n != u32::MAX);
+        let line_len: usize = line.iter().map(|p| p.len()).sum();
+        let body = line_len + fields.iter().flatten().map(|f| f.len()).sum::<usize>();
+        let mut buf = Vec::with_capacity(Self::HEAD + body);
+        buf.extend_from_slice(&len(line_len)?.to_le_bytes());
+        for f in &fields {
+            let n = match f {
+                Some(f) => len(f.len())?,
+                None => u32::MAX,
+            };
+            buf.extend_from_slice(&n.to_le_bytes());
+        }
+        for p in line {
+            buf.extend_from_slice(p.as_bytes());
+        }
+        for f in fields.iter().flatten() {
+            buf.extend_from_slice(f.as_bytes());
+        }
+        Some(Packed(buf.into_boxed_slice()))
+    }
+
+    /// The line and the fields, read back.
+    fn parts(&self) -> (&str, [Option<&str>; PACKED_FIELDS]) {
+        let b = &self.0;
+        let n = |i: usize| {
+            b.get(4 * i..4 * i + 4)
+                .and_then(|x| <[u8; 4]>::try_from(x).ok())
+                .map_or(u32::MAX, u32::from_le_bytes)
+        };
+        // Every slice was a `&str` when packed, cut at its own ends.
+        let mut at = Self::HEAD;
+        let mut take = |len: u32| {
+            let s = b
+                .get(at..at + len as usize)
+                .and_then(|x| std::str::from_utf8(x).ok())
+                .unwrap_or_default();
+            at += len as usize;
+            s
+        };
+        let line = take(n(0));
+        let mut fields = [None; PACKED_FIELDS];
+        for (i, f) in fields.iter_mut().enumerate() {
+            let len = n(i + 1);
+            if len != u32::MAX {
+                *f = Some(take(len));
+            }
+        }
+        (line, fields)
+    }
+
+    /// The line, without reading the fields.
+    fn line(&self) -> &str {
+        self.parts().0
+    }
+
+    fn sample(&self) -> Sample {
+        let (line, f) = self.parts();
+        let own = |i: usize| f[i].map(str::to_owned);
+        Sample {
+            text: line.to_owned(),
+            evidence: Evidence {
+                event_id: own(0),
+                api: own(1),
+                service: own(2),
+                caller: own(3),
+                user_agent: own(4),
+                src_addr: own(5),
+                domain: own(6),
+                query_type: own(7),
+                ..Evidence::default()
+            },
+        }
+    }
+
+    /// `ev`'s sample packed, exactly as [`sample`] renders it; `None` for a flow record (see
+    /// [`FlowSnap`]) and for a CloudTrail record without an event id (its line shows the time).
+    fn of(ev: &Event<'_, '_>) -> Option<Packed> {
+        match ev {
+            Event::CloudTrail(r) => {
+                let id = r.event_id.as_deref()?;
+                let api = r.event_name.as_ref();
+                Packed::new(
+                    &[id, " ", api],
+                    [
+                        Some(id),
+                        Some(api),
+                        r.event_source.as_deref(),
+                        r.source_ip.as_deref(),
+                        r.user_agent.as_deref(),
+                        None,
+                        None,
+                        None,
+                    ],
+                )
+            }
+            Event::Flow(_) => None,
+            Event::Dns(r, ..) => {
+                let mut addr = AddrText::default();
+                let src = r.srcaddr.map(|a| addr.of(a));
+                let from = match (&r.instance, src) {
+                    (Some(i), _) => i.as_ref(),
+                    (None, Some(a)) => a,
+                    (None, None) => "-",
+                };
+                let name = r.name();
+                let qtype = r.query_type.as_deref();
+                Packed::new(
+                    &[&name, " ", qtype.unwrap_or("-"), " from ", from],
+                    [None, None, None, None, None, src, Some(&name), qtype],
+                )
+            }
+        }
+    }
+}
+
+/// An address's text, written without allocating (as `Display` writes it).
+struct AddrText([u8; 48], usize);
+
+impl Default for AddrText {
+    fn default() -> Self {
+        AddrText([0; 48], 0)
+    }
+}
+
+impl AddrText {
+    fn of(&mut self, a: std::net::IpAddr) -> &str {
+        use std::io::Write;
+        let mut w = &mut self.0[..];
+        let room = w.len();
+        // 48 bytes hold the longest text of an address (45 for IPv6 with an IPv4 tail).
+        self.1 = match write!(w, "{a}") {
+            Ok(()) => room - w.len(),
+            Err(_) => 0,
+        };
+        std::str::from_utf8(&self.0[..self.1]).unwrap_or_default()
     }
 }
 
@@ -160,6 +319,11 @@ impl Ord for Head {
                     if x == y && (same || a.interface == b.interface) =>
                 {
                     std::cmp::Ordering::Equal
+                }
+                (Snap::Packed(x), Snap::Packed(y)) if x == y => std::cmp::Ordering::Equal,
+                // Samples order by their line first: only equal lines need the facts.
+                (Snap::Packed(x), Snap::Packed(y)) if x.line() != y.line() => {
+                    x.line().cmp(y.line())
                 }
                 (Snap::Built(x), Snap::Built(y)) => x.cmp(y),
                 _ => self.sample().cmp(&o.sample()),
@@ -351,7 +515,10 @@ impl Interner {
                     Some(f) => Snap::Flow(f),
                     None => Snap::Built(Box::new(sample(ev))),
                 },
-                _ => Snap::Built(Box::new(sample(ev))),
+                _ => match Packed::of(ev) {
+                    Some(p) => Snap::Packed(p),
+                    None => Snap::Built(Box::new(sample(ev))),
+                },
             },
         }
     }
@@ -2023,6 +2190,105 @@ mod tests {
             assert_eq!(s.evidence.src_addr.as_deref(), Some("2001:db8::1"));
             assert_eq!(s, sample(&Event::Flow(r)));
         });
+    }
+
+    /// CloudTrail and resolver records whose samples cover each way a packed sample is made:
+    /// with and without an event id, caller, user agent, instance, source address (IPv4 and
+    /// IPv6) and query type, with escapes, upper case and a trailing dot in the name.
+    const PACKED_CT: &[&str] = &[
+        r#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"iam.amazonaws.com","eventName":"ListUsers","eventID":"e-1","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2.0 \"q\""}"#,
+        r#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"e 2"}"#,
+        r#"{"eventTime":"2024-01-01T00:00:00Z","eventName":"ConsoleLogin"}"#,
+    ];
+    const PACKED_DNS: &[&str] = &[
+        r#"{"query_timestamp":"2024-01-01T00:00:00Z","query_name":"Example.COM.","query_type":"A","srcaddr":"10.0.0.9","srcids":{"instance":"i-0abc"}}"#,
+        r#"{"query_timestamp":"2024-01-01T00:00:00Z","query_name":"x.example.org.","query_type":"TXT","srcaddr":"2001:db8::1"}"#,
+        r#"{"query_timestamp":"2024-01-01T00:00:00Z","query_name":"a\tb.example.","srcaddr":"::ffff:10.0.0.1"}"#,
+        r#"{"query_timestamp":"2024-01-01T00:00:00Z","query_name":"lone.example."}"#,
+    ];
+
+    /// Heads of each packed-sample record, as `(head, sample rendered from the record)`.
+    fn packed_heads() -> Vec<(Head, Sample)> {
+        let mut out = Vec::new();
+        let mut interner = Interner::default();
+        for line in PACKED_CT {
+            let r = CloudTrailRecord::parse(line).expect("a valid CloudTrail record");
+            let ev = Event::CloudTrail(&r);
+            out.push((interner.head(&[], &ev, 5, "1", "r"), sample(&ev)));
+        }
+        for line in PACKED_DNS {
+            let r = DnsRecord::parse(line).expect("a valid resolver record");
+            let (d, lazy) = (
+                crate::fields::DnsDerived::default(),
+                crate::fields::DnsLazy::default(),
+            );
+            let ev = Event::Dns(&r, &d, &lazy);
+            out.push((interner.head(&[], &ev, 5, "1", "r"), sample(&ev)));
+        }
+        out
+    }
+
+    #[test]
+    fn a_packed_sample_renders_as_the_record_does() {
+        let heads = packed_heads();
+        let packed = heads
+            .iter()
+            .filter(|(h, _)| matches!(h.sample, Snap::Packed(_)))
+            .count();
+        // All but the CloudTrail record without an event id (its line shows the time).
+        assert_eq!(packed, heads.len() - 1);
+        for (h, s) in &heads {
+            assert_eq!(&h.sample(), s);
+        }
+        let v6 = &heads[PACKED_CT.len() + 1].0.sample();
+        assert_eq!(v6.evidence.src_addr.as_deref(), Some("2001:db8::1"));
+        assert_eq!(v6.text, "x.example.org TXT from 2001:db8::1");
+    }
+
+    #[test]
+    fn packed_heads_order_as_their_samples_do() {
+        let heads = packed_heads();
+        for (a, sa) in &heads {
+            for (b, sb) in &heads {
+                assert_eq!(a.cmp(b), sa.cmp(sb), "{} vs {}", sa.text, sb.text);
+            }
+        }
+        // Equal lines, different facts: the facts decide, as they do for samples.
+        let same_line = |src: &str| {
+            let p = Packed::new(
+                &["n A from i-1"],
+                [
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some(src),
+                    Some("n"),
+                    Some("A"),
+                ],
+            )
+            .expect("short parts pack");
+            let ctx = Interner::default().get(CtxRef {
+                account: "1",
+                region: "r",
+                kind: "Account",
+                id: "1",
+                interface: None,
+            });
+            Head {
+                t: 5,
+                ctx,
+                sample: Snap::Packed(p),
+            }
+        };
+        let (x, y) = (same_line("10.0.0.9"), same_line("10.0.0.10"));
+        assert_eq!(x.cmp(&y), x.sample().cmp(&y.sample()));
+        assert_eq!(
+            x.cmp(&y),
+            std::cmp::Ordering::Greater,
+            "\"10.0.0.9\" > \"10.0.0.10\""
+        );
     }
 
     #[test]
