@@ -118,7 +118,8 @@ const PACKED_FIELDS: usize = 8;
 struct Packed(Box<[u8]>);
 
 impl Packed {
-    const HEAD: usize = 4 * (1 + PACKED_FIELDS);
+    /// Bytes of the lengths at the start of the buffer.
+    const HEADER: usize = 4 * (1 + PACKED_FIELDS);
 
     /// The line joined from `line`'s parts, with `fields`; `None` when a part is too long to
     /// be measured in 32 bits.
@@ -126,7 +127,7 @@ impl Packed {
         let len = |n: usize| u32::try_from(n).ok().filter(|&n| n != u32::MAX);
         let line_len: usize = line.iter().map(|p| p.len()).sum();
         let body = line_len + fields.iter().flatten().map(|f| f.len()).sum::<usize>();
-        let mut buf = Vec::with_capacity(Self::HEAD + body);
+        let mut buf = Vec::with_capacity(Self::HEADER + body);
         buf.extend_from_slice(&len(line_len)?.to_le_bytes());
         for f in &fields {
             let n = match f {
@@ -153,7 +154,7 @@ impl Packed {
                 .map_or(u32::MAX, u32::from_le_bytes)
         };
         // Every slice was a `&str` when packed, cut at its own ends.
-        let mut at = Self::HEAD;
+        let mut at = Self::HEADER;
         let mut take = |len: u32| {
             let s = b
                 .get(at..at + len as usize)
