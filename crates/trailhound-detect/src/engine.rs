@@ -63,30 +63,6 @@ struct CtxRef<'a> {
     interface: Option<&'a str>,
 }
 
-impl Ctx {
-    fn borrowed(&self) -> CtxRef<'_> {
-        CtxRef {
-            account: &self.account,
-            region: &self.region,
-            kind: &self.kind,
-            id: &self.id,
-            interface: self.interface.as_deref(),
-        }
-    }
-}
-
-impl std::hash::Hash for Ctx {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.borrowed().hash(h)
-    }
-}
-
-impl hashbrown::Equivalent<Arc<Ctx>> for CtxRef<'_> {
-    fn equivalent(&self, k: &Arc<Ctx>) -> bool {
-        *self == k.borrowed()
-    }
-}
-
 /// A head's sample event.
 #[derive(Debug, Clone)]
 enum Snap {
@@ -468,24 +444,25 @@ impl FlowFields {
     }
 }
 
-/// One detector's shared copies of the [`Ctx`]s that heads repeat.
+/// One detector's shared copies of the [`Ctx`]s that heads repeat, by a 128-bit hash of their
+/// fields (as correlation groups are, see [`GroupId`]): a flow scan asks once per bucket it
+/// opens, and comparing the five strings of the match through their pointers was most of a
+/// lookup (a fifth of feeding a flow correlation that opens a group per record).
 #[derive(Debug, Clone, Default)]
-struct Interner(hashbrown::HashSet<Arc<Ctx>>);
+struct Interner(HashMap<u128, Arc<Ctx>, GroupIdHash>);
 
 impl Interner {
     fn get(&mut self, c: CtxRef<'_>) -> Arc<Ctx> {
-        if let Some(a) = self.0.get(&c) {
-            return Arc::clone(a);
-        }
-        let a = Arc::new(Ctx {
-            account: c.account.into(),
-            region: c.region.into(),
-            kind: c.kind.into(),
-            id: c.id.into(),
-            interface: c.interface.map(Into::into),
+        let ctx = self.0.entry(hash_id(&c)).or_insert_with(|| {
+            Arc::new(Ctx {
+                account: c.account.into(),
+                region: c.region.into(),
+                kind: c.kind.into(),
+                id: c.id.into(),
+                interface: c.interface.map(Into::into),
+            })
         });
-        self.0.insert(Arc::clone(&a));
-        a
+        Arc::clone(ctx)
     }
 
     /// The head of an event at time `t`.
@@ -717,13 +694,19 @@ type Groups = HashMap<GroupId, Buckets, GroupIdHash>;
 type GroupId = u128;
 
 fn group_id(key: &str) -> GroupId {
+    hash_id(key)
+}
+
+/// A 128-bit hash of `v` that stands for it (see [`GroupId`]): two 64-bit halves from
+/// differently seeded hashes, seeds drawn once per process.
+fn hash_id<T: std::hash::Hash + ?Sized>(v: &T) -> u128 {
     use std::hash::BuildHasher;
     static SEEDS: std::sync::OnceLock<[foldhash::fast::FixedState; 2]> = std::sync::OnceLock::new();
     let [a, b] = SEEDS.get_or_init(|| {
         let r = foldhash::fast::RandomState::default();
         [1u64, 2].map(|i| foldhash::fast::FixedState::with_seed(r.hash_one(i)))
     });
-    (u128::from(a.hash_one(key)) << 64) | u128::from(b.hash_one(key))
+    (u128::from(a.hash_one(v)) << 64) | u128::from(b.hash_one(v))
 }
 
 /// Maps keyed by a [`GroupId`], which is a hash already: its bits are the table's hash.
@@ -2290,6 +2273,49 @@ mod tests {
             std::cmp::Ordering::Greater,
             "\"10.0.0.9\" > \"10.0.0.10\""
         );
+    }
+
+    #[test]
+    fn the_interner_shares_equal_contexts_only() {
+        let mut i = Interner::default();
+        let c = |interface| CtxRef {
+            account: "111122223333",
+            region: "eu-west-1",
+            kind: "Instance",
+            id: "i-1",
+            interface,
+        };
+        let a = i.get(c(Some("eni-1")));
+        assert!(Arc::ptr_eq(&a, &i.get(c(Some("eni-1")))));
+        // Each field tells contexts apart, and a missing interface is not an empty one.
+        let others = [
+            i.get(c(Some("eni-2"))),
+            i.get(c(None)),
+            i.get(c(Some(""))),
+            i.get(CtxRef {
+                id: "i-2",
+                ..c(Some("eni-1"))
+            }),
+            i.get(CtxRef {
+                kind: "NetworkInterface",
+                ..c(Some("eni-1"))
+            }),
+            i.get(CtxRef {
+                region: "eu-west-2",
+                ..c(Some("eni-1"))
+            }),
+            i.get(CtxRef {
+                account: "111122223334",
+                ..c(Some("eni-1"))
+            }),
+        ];
+        for o in &others {
+            assert!(!Arc::ptr_eq(&a, o));
+        }
+        assert_eq!(i.0.len(), 1 + others.len());
+        assert_eq!(others[3].id.as_ref(), "i-2");
+        assert_eq!(others[1].interface, None);
+        assert_eq!(others[2].interface.as_deref(), Some(""));
     }
 
     #[test]
