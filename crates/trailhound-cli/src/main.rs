@@ -48,8 +48,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t =
     libmimalloc_sys::mi_option_use_numa_nodes - 1;
 
 /// After the scan, before the findings are written: mimalloc's own purge delay (1 s) again. The
-/// writers allocate and free their buffers per chunk, and with purging at once each new buffer
-/// met freshly zeroed pages again (page faults were a tenth of writing OCSF Parquet); memory
+/// writers allocate and free their buffers per chunk, and with the scan's short delay (purging at
+/// once, when this was measured) each new buffer met freshly zeroed pages again (page faults were a tenth of writing OCSF Parquet); memory
 /// then is what the findings and a few chunks hold. Not when `MIMALLOC_PURGE_DELAY` is set.
 pub(crate) fn purge_later() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, SCAN_PURGE_DELAY_MS) };
     }
     // No transparent huge pages (what `MIMALLOC_ALLOW_THP=0` does, which also still wins): with
-    // memory handed back at once, each reuse of a freed region faulted in and zeroed a whole
+    // memory handed back soon after it is freed (at once, when this was measured), each reuse of a freed region faulted in and zeroed a whole
     // 2 MiB page, and the pages held more than was used. Two alternating runs of the bench
     // corpora, peak RSS: CloudTrail 1 GiB 131–135 → 104–109 MiB, resolver 161–165 → 144 MiB,
     // flow 346–347 → 309 MiB, with no slower scan (less system time).
