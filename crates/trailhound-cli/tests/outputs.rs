@@ -87,6 +87,57 @@ fn asff_check(files: &[PathBuf]) {
 }
 
 #[test]
+fn asff_of_the_fixtures_and_of_a_rule_without_description_passes_security_hub_checks() {
+    // The fixtures hold a root call from an IPv6 address: ASFF's `RemoteIpDetails` take IPv4
+    // only, so the address must go to `Network.SourceIpV6` instead.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fixtures.asff.json");
+    let (code, _) = scan(
+        &fixtures(),
+        &["--format", "asff", "-o", out.to_str().unwrap()],
+    );
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let v6: Vec<&serde_json::Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["Network"]["SourceIpV6"] == "2001:db8::5")
+        .collect();
+    assert_eq!(v6.len(), 1, "one finding of the IPv6 caller");
+    let call = &v6[0]["Action"]["AwsApiCallAction"];
+    assert_eq!(call["CallerType"], "remoteip");
+    assert!(call.get("RemoteIpDetails").is_none(), "{call}");
+    asff_check(std::slice::from_ref(&out));
+
+    // A rule with no description (Sigma's is optional; this one has none): Security Hub refuses a
+    // blank `Description`, so the title stands in for it.
+    let reads = repo().join("benches/output-rules/every-read.yml");
+    let out = dir.path().join("reads.asff.json");
+    scan(
+        &fixtures(),
+        &[
+            "--no-default-rules",
+            "--rules",
+            reads.to_str().unwrap(),
+            "--format",
+            "asff",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let reads: Vec<&serde_json::Value> = v.as_array().unwrap().iter().collect();
+    assert!(reads.len() > 1, "{} findings", reads.len());
+    assert!(
+        reads.iter().all(|f| f["Description"] == "Every read call"),
+        "{:?}",
+        reads[0]["Description"]
+    );
+    asff_check(std::slice::from_ref(&out));
+}
+
+#[test]
 fn asff_of_all_public_data_passes_security_hub_checks() {
     let dir = tempfile::tempdir().unwrap();
     let public = repo().join("../shared/data/public");

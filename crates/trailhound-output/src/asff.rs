@@ -106,6 +106,16 @@ fn clip(s: &str, max: usize) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The first of `texts` that is not blank, trimmed (the last one, trimmed, when all are).
+fn first_text<'t>(texts: &[&'t str]) -> &'t str {
+    texts
+        .iter()
+        .map(|t| t.trim())
+        .find(|t| !t.is_empty())
+        .or_else(|| texts.last().map(|t| t.trim()))
+        .unwrap_or_default()
+}
+
 fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
         "aws-cn"
@@ -199,10 +209,15 @@ impl Obj<'_> {
             o.close();
         }
     }
+    /// An action's `RemoteIpDetails` or `LocalIpDetails`. ASFF gives those an `IpAddressV4`
+    /// only (Security Hub refuses any other member), so an IPv6 address is left out here; the
+    /// callers put it in `Network` (`SourceIpV6`, `DestinationIpV6`) instead.
     fn ip_details(&mut self, k: &str, ip: Option<IpDetails<'_>>) {
-        let Some(ip) = ip else { return };
+        let Some(ip @ IpDetails::V4(..)) = ip else {
+            return;
+        };
         let mut o = Obj::open(self.key(k));
-        o.v4_v6("IpAddressV4", "IpAddressV6", Some(ip));
+        json_ip(o.key("IpAddressV4"), ip);
         o.close();
     }
     /// `Network`'s separate v4 and v6 members of one address.
@@ -335,12 +350,20 @@ fn action_and_network(
         }
         c.key("FirstSeen").extend_from_slice(first);
         c.key("LastSeen").extend_from_slice(last);
-        c.ip_details("RemoteIpDetails", caller.and_then(|(_, ip)| ip));
+        let caller_ip = caller.and_then(|(_, ip)| ip);
+        c.ip_details("RemoteIpDetails", caller_ip);
         if let Some(s) = &e.service {
             c.str("ServiceName", &clip(s, 1024));
         }
         c.close();
         a.close();
+        // An IPv6 caller has no place in `RemoteIpDetails` (IPv4 only): it is the `Network`'s
+        // source instead.
+        if let Some(ip @ IpDetails::V6(_)) = caller_ip {
+            let mut n = Obj::open(net);
+            n.v4_v6("SourceIpV4", "SourceIpV6", Some(ip));
+            n.close();
+        }
         return;
     }
     if let Some(domain) = &e.domain {
@@ -386,10 +409,7 @@ fn action_and_network(
         let out = p.key("PortProbeDetails");
         out.push(b'[');
         let mut d = Obj::open(out);
-        d.ip_details(
-            "LocalIpDetails",
-            local.filter(|d| matches!(d, IpDetails::V4(..))),
-        );
+        d.ip_details("LocalIpDetails", local);
         d.port_details("LocalPortDetails", lport);
         d.ip_details("RemoteIpDetails", remote);
         d.close();
@@ -454,7 +474,10 @@ impl RuleText {
             }
             out
         };
-        let description = clip(f.description.trim(), 1024);
+        // Security Hub refuses a blank `Description` or `Title`; a rule may have no
+        // description (Sigma's is optional), and then its title says what the finding is.
+        let title = first_text(&[&f.title, &f.finding_type, &f.rule_id]);
+        let description = clip(first_text(&[&f.description, title]), 1024);
         let asff_type = asff_type(&f.finding_type);
         let attack = f.attack.join(" ");
         let fields_head = match f.attack.is_empty() {
@@ -494,7 +517,7 @@ impl RuleText {
                 (b"}", None),
             ]),
             tail: run(&[
-                (b",\"Title\":", Some(&clip(&f.title, 256))),
+                (b",\"Title\":", Some(&clip(title, 256))),
                 (b",\"Types\":[", Some(&asff_type)),
                 (b"],\"UpdatedAt\":", Some(&o.now)),
                 (b"}", None),
