@@ -51,20 +51,43 @@ pub enum OutputError {
 pub(crate) const PREFETCH_AHEAD: usize = 6;
 
 /// The findings of `part` in order, each handed out after the strings of the finding
-/// [`PREFETCH_AHEAD`] places further on have been asked for (see [`prefetch`]).
+/// [`PREFETCH_AHEAD`] places further on have been asked for (see [`prefetch`]), and the
+/// evidence and sample lists of the one twice as far on (see [`prefetch_lists`]): the string
+/// pointers `prefetch` reads are in those lists, so they are in the cache by its turn.
 /// `part` holds findings or references to them (the table writer's rows of one severity).
 pub(crate) fn prefetching<F: std::borrow::Borrow<trailhound_detect::finding::Finding>>(
     part: &[F],
 ) -> impl Iterator<Item = &trailhound_detect::finding::Finding> {
     part.iter()
+        .take(PREFETCH_AHEAD * 2)
+        .for_each(|f| prefetch_lists(f.borrow()));
+    part.iter()
         .take(PREFETCH_AHEAD)
         .for_each(|f| prefetch(f.borrow()));
     part.iter().enumerate().map(move |(j, f)| {
+        if let Some(far) = part.get(j + PREFETCH_AHEAD * 2) {
+            prefetch_lists(far.borrow());
+        }
         if let Some(ahead) = part.get(j + PREFETCH_AHEAD) {
             prefetch(ahead.borrow());
         }
         f.borrow()
     })
+}
+
+/// Asks the CPU to start loading `f`'s evidence (each a few cache lines of string pointers)
+/// and the pointers of its samples: [`prefetch`] reads them to find the strings, and without
+/// this it waited for them (perf on ASFF of 98,494 findings: a quarter of serialising was in
+/// `prefetch`, on those loads).
+#[inline]
+fn prefetch_lists(f: &trailhound_detect::finding::Finding) {
+    const LINE: usize = 64;
+    let evidence = std::mem::size_of_val(f.evidence.as_slice());
+    let start = f.evidence.as_ptr().cast::<u8>();
+    for at in (0..evidence).step_by(LINE) {
+        prefetch_ptr(start.wrapping_add(at));
+    }
+    prefetch_ptr(f.samples.as_ptr());
 }
 
 /// Asks the CPU to start loading the first bytes of `s` (a hint: it changes no result).
