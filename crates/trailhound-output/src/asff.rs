@@ -305,22 +305,24 @@ fn resource(out: &mut Vec<u8>, f: &Finding, account: &str, region: &str) {
         "S3Bucket" => ("AwsS3Bucket", format!("arn:{p}:s3:::{id}").into()),
         _ => ("Other", id.into()),
     };
-    out.push(b'[');
-    let mut r = Obj::open(out);
+    // Written as runs of bytes, like the finding around it.
     if ty == "Other" {
-        let mut d = Obj::open(r.key("Details"));
-        let mut other = Obj::open(d.key("Other"));
-        other.str("trailhound/resource_id", &clip(id, 1024));
-        other.str("trailhound/resource_type", &clip(&f.resource.kind, 1024));
-        other.close();
-        d.close();
+        out.extend_from_slice(b"[{\"Details\":{\"Other\":{\"trailhound/resource_id\":");
+        json_str(out, &clip(id, 1024));
+        out.extend_from_slice(b",\"trailhound/resource_type\":");
+        json_str(out, &clip(&f.resource.kind, 1024));
+        out.extend_from_slice(b"}},\"Id\":");
+    } else {
+        out.extend_from_slice(b"[{\"Id\":");
     }
-    r.str("Id", &clip(&rid, 512));
-    r.str("Partition", p);
-    r.str("Region", &clip(region, 16));
-    r.str("Type", ty);
-    r.close();
-    out.push(b']');
+    json_str(out, &clip(&rid, 512));
+    out.extend_from_slice(b",\"Partition\":");
+    json_str(out, p);
+    out.extend_from_slice(b",\"Region\":");
+    json_str(out, &clip(region, 16));
+    out.extend_from_slice(b",\"Type\":");
+    json_str(out, ty);
+    out.extend_from_slice(b"}]");
 }
 
 /// `Action` of the earliest sample event (API call, DNS request, connection or port probe),
@@ -333,30 +335,37 @@ fn action_and_network(
     (first, last): (&[u8], &[u8]),
 ) {
     if let Some(api) = &e.api {
-        let mut a = Obj::open(o.key("Action"));
-        a.str("ActionType", "AWS_API_CALL");
-        let mut c = Obj::open(a.key("AwsApiCallAction"));
-        c.str("Api", &clip(api, 1024));
+        // Nine findings in ten of a CloudTrail scan: written as runs of bytes (every member
+        // after `Api` has one before it), not member by member.
+        let out = o.key("Action");
+        out.extend_from_slice(b"{\"ActionType\":\"AWS_API_CALL\",\"AwsApiCallAction\":{\"Api\":");
+        json_str(out, &clip(api, 1024));
         let caller = e.caller.as_deref().map(|s| (s, ip_details(s)));
         match caller {
-            Some((_, Some(_))) => c.str("CallerType", "remoteip"),
-            Some((_, None)) => c.str("CallerType", "domain"),
+            Some((_, Some(_))) => out.extend_from_slice(b",\"CallerType\":\"remoteip\""),
+            Some((s, None)) => {
+                out.extend_from_slice(b",\"CallerType\":\"domain\",\"DomainDetails\":{\"Domain\":");
+                json_str(out, &clip(s, 128));
+                out.push(b'}');
+            }
             None => {}
         }
-        if let Some((s, None)) = caller {
-            let mut d = Obj::open(c.key("DomainDetails"));
-            d.str("Domain", &clip(s, 128));
-            d.close();
-        }
-        c.key("FirstSeen").extend_from_slice(first);
-        c.key("LastSeen").extend_from_slice(last);
+        out.extend_from_slice(b",\"FirstSeen\":");
+        out.extend_from_slice(first);
+        out.extend_from_slice(b",\"LastSeen\":");
+        out.extend_from_slice(last);
         let caller_ip = caller.and_then(|(_, ip)| ip);
-        c.ip_details("RemoteIpDetails", caller_ip);
-        if let Some(s) = &e.service {
-            c.str("ServiceName", &clip(s, 1024));
+        // `RemoteIpDetails` takes IPv4 only (see `Obj::ip_details`).
+        if let Some(ip @ IpDetails::V4(..)) = caller_ip {
+            out.extend_from_slice(b",\"RemoteIpDetails\":{\"IpAddressV4\":");
+            json_ip(out, ip);
+            out.push(b'}');
         }
-        c.close();
-        a.close();
+        if let Some(s) = &e.service {
+            out.extend_from_slice(b",\"ServiceName\":");
+            json_str(out, &clip(s, 1024));
+        }
+        out.extend_from_slice(b"}}");
         // An IPv6 caller has no place in `RemoteIpDetails` (IPv4 only): it is the `Network`'s
         // source instead.
         if let Some(ip @ IpDetails::V6(_)) = caller_ip {
