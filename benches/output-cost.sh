@@ -11,7 +11,9 @@
 # /dev/shm when it exists, else the system temporary folder; pass a folder on a disk to include
 # its fsync) and reads the scan's own figures from its stderr summary: the write time (from the
 # findings being ready to the file being renamed into place) and that time's share of the scan.
-# Prints, per format, the output's size, and the median and range of both.
+# Prints, per format, the output's size, and the median and range of both; for the one-file
+# formats also the floor under them: as many bytes written from a 2 MiB buffer into one fresh
+# file by one thread (a file's writes run one at a time), as a share of the same run's scan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,8 +52,31 @@ for i in $(seq "$RUNS"); do
       --format "$f" -o "$target" 2>&1 >/dev/null | grep '^  output:') \
       || { echo "scan with --format $f failed or printed no output line" >&2; exit 1; }
     bytes=$(du -sb "$target" | cut -f1)
+    # The floor under a one-file output: as many bytes written from memory into one fresh file
+    # in the same folder (2 MiB writes, one thread: writes to one file run one at a time).
+    floor=$(python3 - "$target" "$OUT/floor.tmp" <<'PY'
+import os, sys, time
+src, dst = sys.argv[1], sys.argv[2]
+if not os.path.isfile(src):
+    print("-")
+    sys.exit()
+# As many bytes as the output, from one 2 MiB buffer in the cache, as the writers' chunk buffers
+# are when they are written.
+total = os.path.getsize(src)
+with open(src, "rb") as f:
+    chunk = f.read(1 << 21)
+start = time.perf_counter()
+fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+for at in range(0, total, len(chunk) or 1):
+    os.write(fd, chunk[: total - at])
+os.fsync(fd)
+os.close(fd)
+print(f"{time.perf_counter() - start:.4f}")
+os.unlink(dst)
+PY
+)
     # "  output: 98242 findings as Jsonl in 0.085 s (4.8 % of the scan)"
-    echo "$f $bytes $(echo "$line" | sed -E 's/.*output: ([0-9]+) findings as [A-Za-z]+ in ([0-9.]+) s \(([0-9.]+) % of the scan\).*/\1 \2 \3/')" >> "$RESULTS"
+    echo "$f $bytes $(echo "$line" | sed -E 's/.*output: ([0-9]+) findings as [A-Za-z]+ in ([0-9.]+) s \(([0-9.]+) % of the scan\).*/\1 \2 \3/') $floor" >> "$RESULTS"
   done
 done
 
@@ -59,19 +84,27 @@ python3 - "$RESULTS" "$RUNS" "$OUT" <<'PY'
 import sys, statistics, collections
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    fmt, b, n, secs, share = line.split()
-    rows[fmt].append((int(b), int(n), float(secs), float(share)))
+    fmt, b, n, secs, share, floor = line.split()
+    secs, share = float(secs), float(share)
+    # The floor's share of the same run's scan (the scan's time is the write's over its share).
+    floor_share = None if floor == "-" or share <= 0 else 100 * float(floor) / (secs * 100 / share)
+    rows[fmt].append((int(b), int(n), secs, share, floor_share))
 print(f"output cost: {sys.argv[2]} alternating rounds, fresh files in {sys.argv[3].rsplit('/', 1)[0]}")
-print(f"{'format':<14} {'findings':>9} {'MB':>7} {'write s (median, range)':>26} {'% of scan (median, range)':>28}")
+print(f"{'format':<14} {'findings':>9} {'MB':>7} {'write s (median, range)':>26} "
+      f"{'% of scan (median, range)':>28} {'one-file floor %':>17}")
 over = []
 for fmt, v in rows.items():
     secs = [x[2] for x in v]
     share = [x[3] for x in v]
+    floors = [x[4] for x in v if x[4] is not None]
     med = statistics.median(share)
     if med >= 5.0:
         over.append(fmt)
+    floor = f"{statistics.median(floors):>10.1f}" if floors else f"{'-':>10}"
     print(f"{fmt:<14} {v[0][1]:>9} {v[0][0]/1e6:>7.1f} "
           f"{statistics.median(secs):>9.3f} ({min(secs):.3f}-{max(secs):.3f}) "
-          f"{med:>12.1f} ({min(share):.1f}-{max(share):.1f})")
+          f"{med:>12.1f} ({min(share):.1f}-{max(share):.1f}) {floor}")
 print("at or over 5 %: " + (", ".join(over) if over else "none"))
+print("one-file floor: as many bytes as the output written from a 2 MiB buffer into one fresh file")
+print("in the same folder by one thread (fsync included), as a share of the same run's scan")
 PY
