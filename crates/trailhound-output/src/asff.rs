@@ -355,12 +355,7 @@ fn action_and_network(
         out.extend_from_slice(b",\"LastSeen\":");
         out.extend_from_slice(last);
         let caller_ip = caller.and_then(|(_, ip)| ip);
-        // `RemoteIpDetails` takes IPv4 only (see `Obj::ip_details`).
-        if let Some(ip @ IpDetails::V4(..)) = caller_ip {
-            out.extend_from_slice(b",\"RemoteIpDetails\":{\"IpAddressV4\":");
-            json_ip(out, ip);
-            out.push(b'}');
-        }
+        Obj::resume(out).ip_details("RemoteIpDetails", caller_ip);
         if let Some(s) = &e.service {
             out.extend_from_slice(b",\"ServiceName\":");
             json_str(out, &clip(s, 1024));

@@ -167,6 +167,11 @@ impl<'o> Obj<'o> {
     pub(crate) fn into_inner(self) -> &'o mut Vec<u8> {
         self.out
     }
+    /// An object of `out` that already has members (written as bytes, after [`Obj::into_inner`]
+    /// or by hand): the next member gets its separator.
+    pub(crate) fn resume(out: &'o mut Vec<u8>) -> Self {
+        Obj { out, first: false }
+    }
 }
 
 #[cfg(test)]
