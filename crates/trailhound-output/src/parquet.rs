@@ -392,23 +392,18 @@ fn longest_first<'a, C: Send, H: Send>(
     work: impl Fn(usize, ((C, H), &mut std::time::Duration)) -> Result<(), OutputError> + Sync,
 ) -> Result<(), OutputError> {
     use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let mut tasks: Vec<_> = tasks.collect();
     tasks.sort_by_key(|(j, (_, took))| (std::cmp::Reverse(**took), *j));
     let n = tasks.len();
-    // Each task is taken once, by the thread that drew its number; its lock is never contended.
-    let tasks: Vec<Mutex<Option<_>>> = tasks.into_iter().map(|t| Mutex::new(Some(t))).collect();
-    let next = AtomicUsize::new(0);
+    // One queue; the lock is held only to take the next task. After an error it is emptied.
+    let queue = Mutex::new(tasks.into_iter());
     let failed: Mutex<Option<OutputError>> = Mutex::new(None);
     let run = || {
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(task) = tasks.get(i) else { break };
-            let Some((j, t)) = task.lock().ok().and_then(|mut t| t.take()) else {
-                continue;
-            };
+        while let Some((j, t)) = queue.lock().ok().and_then(|mut q| q.next()) {
             if let Err(e) = work(j, t) {
-                next.store(n, Ordering::Relaxed);
+                if let Ok(mut q) = queue.lock() {
+                    q.by_ref().for_each(drop);
+                }
                 if let Ok(mut f) = failed.lock() {
                     f.get_or_insert(e);
                 }
