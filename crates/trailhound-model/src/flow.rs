@@ -279,6 +279,76 @@ pub struct FlowRecord<'a> {
     pub tcp_flags: Option<u16>,
 }
 
+/// Puts the offset of every space in `line`, then `line.len()`, into `ends` (emptied first): the
+/// end of each column.
+///
+/// Eight bytes at a time, as a word: a flow line is ~100–150 bytes of 14–30 short columns, and
+/// looking for each space with `memchr` (a call and a vector set-up per column for a few bytes)
+/// was a tenth of a flow scan's instructions. A byte of `w ^ SPACES` is zero exactly where `w`
+/// has a space; `((x & 0x7f…) + 0x7f…) | x` sets the high bit of every non-zero byte, without a
+/// carry from one byte into the next, so its complement marks the spaces and nothing else.
+#[inline]
+pub fn split_spaces(line: &[u8], ends: &mut Vec<u32>) {
+    const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
+    const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
+    ends.clear();
+    let mut words = line.chunks_exact(8);
+    let mut base = 0u32;
+    for w in &mut words {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(w);
+        let x = u64::from_le_bytes(word) ^ SPACES;
+        let mut hits = !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7);
+        while hits != 0 {
+            ends.push(base + hits.trailing_zeros() / 8);
+            hits &= hits - 1;
+        }
+        base += 8;
+    }
+    for (i, &b) in words.remainder().iter().enumerate() {
+        if b == b' ' {
+            ends.push(base + i as u32);
+        }
+    }
+    ends.push(line.len() as u32);
+}
+
+/// An IPv4 address written as `std` accepts one (four decimal parts of one to three digits, no
+/// leading zero, each at most 255), without `std`'s general parser (which tries each form in turn
+/// and was a twentieth of a flow scan); `None` for anything else, IPv6 included, which the caller
+/// hands to `std`.
+#[inline]
+fn ipv4(s: &[u8]) -> Option<std::net::Ipv4Addr> {
+    if s.len() < 7 || s.len() > 15 {
+        return None;
+    }
+    let mut parts = [0u8; 4];
+    let mut i = 0;
+    for (k, part) in parts.iter_mut().enumerate() {
+        if k > 0 {
+            if s.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v = 0u32;
+        while let Some(d) = s.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9) {
+            v = v * 10 + u32::from(d);
+            i += 1;
+            if i - start > 3 {
+                return None;
+            }
+        }
+        let len = i - start;
+        if len == 0 || (len > 1 && s[start] == b'0') || v > 255 {
+            return None;
+        }
+        *part = v as u8;
+    }
+    (i == s.len()).then(|| std::net::Ipv4Addr::from(parts))
+}
+
 /// Parses an unsigned decimal; `None` for `-` and for anything else that is not all digits.
 #[inline]
 fn parse_u64(s: &[u8]) -> Result<Option<u64>, ()> {
@@ -320,11 +390,7 @@ impl<'a> FlowRecord<'a> {
         ends: &'a mut Vec<u32>,
     ) -> Result<Self, RecordError> {
         let line = line.trim_end_matches(['\r', '\n']);
-        ends.clear();
-        for i in memchr::memchr_iter(b' ', line.as_bytes()) {
-            ends.push(i as u32);
-        }
-        ends.push(line.len() as u32);
+        split_spaces(line.as_bytes(), ends);
         if ends.len() != schema.len() {
             return Err(RecordError::FieldCount {
                 expected: schema.len(),
@@ -378,7 +444,11 @@ impl<'a> FlowRecord<'a> {
         let addr = |f: FlowField| -> Result<Option<IpAddr>, RecordError> {
             match r.raw(f) {
                 None => Ok(None),
-                Some(s) => s.parse().map(Some).map_err(|_| RecordError::BadValue {
+                Some(s) => match ipv4(s.as_bytes()) {
+                    Some(a) => Ok(Some(IpAddr::V4(a))),
+                    None => s.parse().map(Some),
+                }
+                .map_err(|_| RecordError::BadValue {
                     field: f.name(),
                     value: s.chars().take(64).collect(),
                 }),
@@ -581,6 +651,112 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn spaces_split_as_memchr_finds_them() {
+        let mut ends = Vec::new();
+        let mut want = Vec::new();
+        let lines = [
+            "",
+            " ",
+            "a",
+            "        ",
+            "1234567 9",
+            "12345678 0123456 89",
+            "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK",
+            "  two  spaces \t tab\u{a0}nbsp é ",
+        ];
+        // Every length and space position around the word boundaries too.
+        let mut all: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+        for n in 0..40 {
+            for at in 0..n {
+                let mut v = vec![b'x'; n];
+                v[at] = b' ';
+                if at + 9 < n {
+                    v[at + 9] = b' ';
+                }
+                all.push(String::from_utf8(v).unwrap());
+            }
+        }
+        for l in &all {
+            split_spaces(l.as_bytes(), &mut ends);
+            want.clear();
+            want.extend(memchr::memchr_iter(b' ', l.as_bytes()).map(|i| i as u32));
+            want.push(l.len() as u32);
+            assert_eq!(ends, want, "{l:?}");
+        }
+    }
+
+    #[test]
+    fn ipv4_reads_what_std_reads() {
+        let mut cases: Vec<String> = [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.0.1",
+            "1.2.3.4",
+            "256.1.1.1",
+            "1.2.3.256",
+            "01.2.3.4",
+            "1.02.3.4",
+            "1.2.3.00",
+            "1.2.3.4.",
+            ".1.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.4 ",
+            " 1.2.3.4",
+            "1.2.3.-4",
+            "1.2.3.+4",
+            "1111.2.3.4",
+            "::1",
+            "::ffff:1.2.3.4",
+            "2001:db8::1",
+            "",
+            "-",
+            "1.2.3.4a",
+            "999.999.999.999",
+            "0.0.0.00",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Addresses built from parts and separators that std takes or refuses, in every mix.
+        let parts = [
+            "0", "1", "9", "10", "25", "99", "100", "199", "249", "255", "0", "1", "9", "10", "25",
+            "99", "100", "199", "249", "255", "00", "01", "256", "300", "999", "0255", "1000", "",
+            "a", "-1", "+1",
+        ];
+        let seps = [
+            ".", ".", ".", ".", ".", ".", ".", ".", ".", "..", ":", "", " ",
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        for _ in 0..100_000 {
+            let count = [3, 4, 4, 4, 4, 4, 5][next(7)];
+            let mut s = String::new();
+            for k in 0..count {
+                if k > 0 {
+                    s.push_str(seps[next(seps.len())]);
+                }
+                s.push_str(parts[next(parts.len())]);
+            }
+            cases.push(s);
+        }
+        let mut parsed = 0;
+        for c in &cases {
+            let ours = ipv4(c.as_bytes());
+            let std_v4 = c.parse::<std::net::Ipv4Addr>().ok();
+            assert_eq!(ours, std_v4, "{c:?}");
+            parsed += usize::from(ours.is_some());
+        }
+        assert!(parsed > 3_000, "the mix reaches valid addresses ({parsed})");
     }
 
     #[test]
