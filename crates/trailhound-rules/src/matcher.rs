@@ -148,14 +148,23 @@ impl Net {
 }
 
 /// A set of networks as prefix tables: one hash set of masked addresses per prefix length in use.
+/// A few IPv4 networks (a rule's private ranges) are also kept as a list of (mask, network) pairs
+/// and tested one by one: a handful of masked compares instead of a hash lookup per prefix length
+/// (the private ranges use six), on every flow record and every rule that names them.
 #[derive(Debug, Clone, Default)]
 pub struct NetSet {
     v4: Vec<(u8, HashSet<u32>)>,
     v6: Vec<(u8, HashSet<u128>)>,
+    /// The IPv4 networks as (mask, masked address) while there are at most [`NetSet::FEW`].
+    few_v4: Vec<(u32, u32)>,
+    v4_len: usize,
     len: usize,
 }
 
 impl NetSet {
+    /// IPv4 networks up to which a set tests them one by one.
+    const FEW: usize = 16;
+
     /// Builds the tables.
     pub fn new(nets: &[Net]) -> Self {
         let mut s = NetSet::default();
@@ -176,6 +185,12 @@ impl NetSet {
                     u32::MAX << (32 - u32::from(n.prefix))
                 };
                 let key = u32::from(a) & mask;
+                self.v4_len += 1;
+                if self.v4_len <= Self::FEW {
+                    self.few_v4.push((mask, key));
+                } else {
+                    self.few_v4 = Vec::new();
+                }
                 match self.v4.iter_mut().find(|(p, _)| *p == n.prefix) {
                     Some((_, set)) => {
                         set.insert(key);
@@ -205,6 +220,9 @@ impl NetSet {
         match ip {
             IpAddr::V4(a) => {
                 let a = u32::from(a);
+                if self.v4_len <= Self::FEW {
+                    return self.few_v4.iter().any(|&(mask, key)| a & mask == key);
+                }
                 self.v4.iter().any(|(p, set)| {
                     let mask = if *p == 0 {
                         0
@@ -758,6 +776,80 @@ mod tests {
             assert_eq!(t.eval(&v, &mut { none }), !empty);
         }
         assert!(!Test::Null.never_matches() && !Test::Exists(false).never_matches());
+    }
+
+    #[test]
+    fn few_networks_answer_as_the_prefix_tables_do() {
+        // Networks of many prefix lengths, nested and apart; sets of every size up to past
+        // `FEW`, so both the list and the tables answer, checked against `Net::contains`.
+        let nets: Vec<Net> = [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "169.254.0.0/16",
+            "127.0.0.0/8",
+            "224.0.0.0/4",
+            "255.255.255.255/32",
+            "10.1.0.0/16",
+            "8.8.8.8",
+            "1.1.1.0/24",
+            "203.0.113.0/25",
+            "198.51.100.128/25",
+            "0.0.0.0/0",
+            "11.0.0.0/7",
+            "192.0.2.64/26",
+            "2001:db8::/32",
+            "64.0.0.0/3",
+            "185.220.101.7",
+            "45.0.0.0/9",
+        ]
+        .iter()
+        .map(|s| Net::parse(s).unwrap())
+        .collect();
+        let probes: Vec<IpAddr> = [
+            "10.9.8.7",
+            "11.255.0.1",
+            "12.0.0.1",
+            "172.31.255.255",
+            "172.32.0.0",
+            "192.168.1.1",
+            "100.127.0.1",
+            "100.128.0.1",
+            "169.254.169.254",
+            "127.0.0.1",
+            "239.1.2.3",
+            "240.0.0.1",
+            "255.255.255.255",
+            "8.8.8.8",
+            "8.8.4.4",
+            "1.1.1.1",
+            "203.0.113.127",
+            "203.0.113.128",
+            "198.51.100.200",
+            "192.0.2.70",
+            "70.1.2.3",
+            "185.220.101.7",
+            "45.127.0.1",
+            "45.128.0.1",
+            "2001:db8::1",
+            "::1",
+            "0.0.0.0",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        for start in 0..nets.len() {
+            for n in 0..=nets.len() - start {
+                // Rotate the list so that each network comes first once.
+                let part: Vec<Net> = nets.iter().cycle().skip(start).take(n).copied().collect();
+                let set = NetSet::new(&part);
+                for ip in &probes {
+                    let want = part.iter().any(|net| net.contains(*ip));
+                    assert_eq!(set.contains(*ip), want, "{ip} in {part:?}");
+                }
+            }
+        }
     }
 
     #[test]
