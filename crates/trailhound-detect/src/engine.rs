@@ -989,6 +989,8 @@ struct State {
     seen_memo: Option<(u64, usize, String, SmallVec<[u64; 4]>)>,
     /// Item results for the current record.
     memo: Memo,
+    /// Typed test results for the current flow record ([`crate::flowprog`]).
+    flow_bits: crate::flowprog::FlowBits,
     /// Strings shared by heads.
     strings: Interner,
     /// Per correlation: the finding each group has raised from windows already closed, with the
@@ -1230,6 +1232,7 @@ impl Detector {
                 key_buf: String::new(),
                 seen_memo: None,
                 memo: Memo::new(items),
+                flow_bits: Default::default(),
                 strings: Interner::default(),
                 done: vec![HashMap::default(); c],
                 closed: PerKind::uniform(i64::MIN),
@@ -1603,7 +1606,13 @@ impl State {
     fn run(&mut self, plan: &Plan, ev: &Event<'_, '_>, candidates: &[u32]) {
         for &ri in candidates {
             let r = &plan.rules[ri as usize];
-            if !eval_cond(&r.det.condition, r, ev, &mut self.memo, plan) {
+            let holds = match (ev, plan.flow_progs.get(ri as usize)) {
+                (Event::Flow(rec), Some(Some(p))) => {
+                    p.eval(&plan.flow_tests, rec, &mut self.flow_bits)
+                }
+                _ => eval_cond(&r.det.condition, r, ev, &mut self.memo, plan),
+            };
+            if !holds {
                 continue;
             }
             self.hits[ri as usize] += 1;
@@ -1878,13 +1887,20 @@ fn close_group(
         if !closed(start) {
             break;
         }
-        let mut w = Bucket::default();
-        let mut end = si;
-        while end < b.len() && b[end].0 < start + span {
-            w.merge_stats(&b[end].1, c.distinct_cap);
-            end += 1;
-        }
-        if window_matches(c, &w) {
+        let end = si + b[si..].partition_point(|(k, _)| *k < start + span);
+        // Most windows hold one bucket (a group seen in one sub-bucket only): it is judged as
+        // it is, without merging it into a fresh one (for `value_count` and the temporal kinds
+        // a heap copy of its statistic).
+        let matches = if end == si + 1 {
+            window_matches(c, &b[si].1)
+        } else {
+            let mut w = Bucket::default();
+            for (_, x) in &b[si..end] {
+                w.merge_stats(x, c.distinct_cap);
+            }
+            window_matches(c, &w)
+        };
+        if matches {
             for (_, x) in &mut b[si..end] {
                 x.marked = true;
             }
@@ -1990,6 +2006,7 @@ impl RecordSink for Detector {
         }
         let plan = &*self.plan;
         self.st.memo.next();
+        self.st.flow_bits.clear();
         if plan.flow.is_empty() {
             return;
         }
@@ -2143,6 +2160,144 @@ mod tests {
         let mut ends = Vec::new();
         let r = FlowRecord::parse(line, &schema, &mut ends).expect("a valid v2 line");
         f(&r)
+    }
+
+    /// A flow rule of every condition shape: several groups, `or`, `not`, numbers and networks.
+    const FLOW_SHAPES: &str = r#"
+title: Condition shapes
+id: test-flow-shapes
+logsource: {product: aws, service: vpcflowlogs}
+detection:
+  one_of:
+    - {dstport: 22, protocol: 6}
+    - {dstport: [53, 853], protocol: 17}
+    - {packets|gt: 100000}
+  private_src:
+    srcaddr|cidr: [10.0.0.0/8, 192.168.0.0/16]
+  rejected:
+    action: REJECT
+  condition: (one_of or rejected) and not private_src
+level: low
+finding: {type: "Recon:EC2/Portscan", severity: 2.0}
+"#;
+
+    #[test]
+    fn compiled_flow_rules_answer_as_the_general_walk() {
+        let dir = std::env::temp_dir().join(format!("trailhound-flowprog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(dir.join("shapes.yml"), FLOW_SHAPES).expect("rule file");
+        let (set, problems) = trailhound_rules::load(&trailhound_rules::LoadOptions {
+            bundled: true,
+            paths: vec![dir.clone()],
+            ..Default::default()
+        });
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(
+            problems
+                .iter()
+                .all(|p| p.level != trailhound_rules::Level::Error),
+            "{problems:?}"
+        );
+        let plan = Plan::new(&set, &[]);
+        let compiled: Vec<u32> = plan
+            .flow
+            .iter()
+            .copied()
+            .filter(|&i| plan.flow_progs[i as usize].is_some())
+            .collect();
+        assert!(compiled.len() >= 20, "the pack's flow rules compile");
+        assert!(
+            compiled
+                .iter()
+                .any(|&i| plan.rules[i as usize].rule.id == "test-flow-shapes")
+        );
+        // Addresses of every kind the rules tell apart, the threat lists' first entries among
+        // them; ports, protocols and counts on both sides of the rules' values.
+        let mut addrs: Vec<String> = [
+            "10.0.0.5",
+            "172.16.3.4",
+            "192.168.1.1",
+            "100.64.0.9",
+            "8.8.8.8",
+            "1.1.1.1",
+            "198.51.100.7",
+            "224.0.0.251",
+            "255.255.255.255",
+            "169.254.169.254",
+            "127.0.0.1",
+            "2001:db8::1",
+            "-",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for list in [
+            "known-scanners",
+            "tor-exit-nodes",
+            "mining-pools",
+            "c2-ips",
+            "public-dns-resolvers",
+        ] {
+            let text = trailhound_rules::loader::bundled_list(list).unwrap_or("");
+            let ips = trailhound_rules::lists::parse_list(text)
+                .into_iter()
+                .filter_map(|e| e.split('/').next()?.parse::<std::net::IpAddr>().ok())
+                .take(3);
+            addrs.extend(ips.map(|a| a.to_string()));
+        }
+        assert!(addrs.len() > 20, "the lists give addresses");
+        let ports = [
+            "22", "25", "53", "80", "443", "853", "3389", "5985", "389", "1389", "9200", "50000",
+            "0", "-",
+        ];
+        let protocols = ["6", "17", "1", "47", "58", "-"];
+        let counts = ["0", "1", "3", "4", "1000", "200000", "50000000", "-"];
+        let actions = ["ACCEPT", "REJECT", "-"];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut pick = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let schema = FlowSchema::default_v2();
+        let mut ends = Vec::new();
+        let (mut held, mut evaluated) = (0, 0);
+        for _ in 0..20_000 {
+            let line = format!(
+                "2 123456789012 eni-1 {} {} {} {} {} {} {} 1718000000 1718000060 {} OK",
+                addrs[pick(addrs.len())],
+                addrs[pick(addrs.len())],
+                ports[pick(ports.len())],
+                ports[pick(ports.len())],
+                protocols[pick(protocols.len())],
+                counts[pick(counts.len())],
+                counts[pick(counts.len())],
+                actions[pick(actions.len())],
+            );
+            let r = FlowRecord::parse(&line, &schema, &mut ends).expect("a valid v2 line");
+            let ev = Event::Flow(&r);
+            // One record's results are shared by all the rules, as in a scan.
+            let mut memo = Memo::new(plan.items);
+            memo.next();
+            let mut bits = crate::flowprog::FlowBits::default();
+            for &i in &compiled {
+                let rule = &plan.rules[i as usize];
+                let Some(prog) = plan.flow_progs[i as usize].as_ref() else {
+                    continue;
+                };
+                let want = eval_cond(&rule.det.condition, rule, &ev, &mut memo, &plan);
+                let got = prog.eval(&plan.flow_tests, &r, &mut bits);
+                assert_eq!(got, want, "{} on {line}", rule.rule.id);
+                held += usize::from(got);
+                evaluated += 1;
+            }
+        }
+        // The records reach both answers often.
+        assert!(
+            held > evaluated / 50 && held < evaluated / 2,
+            "{held} of {evaluated}"
+        );
     }
 
     #[test]

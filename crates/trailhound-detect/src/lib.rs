@@ -32,6 +32,7 @@
 pub mod engine;
 pub mod fields;
 pub mod finding;
+pub mod flowprog;
 pub mod flowtest;
 pub mod names;
 pub mod plan;

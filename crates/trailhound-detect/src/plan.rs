@@ -258,6 +258,11 @@ pub struct Plan {
     /// Per plan-wide item number, the typed form of a flow item's test, if it has one
     /// ([`crate::flowtest`]).
     pub flow_typed: Vec<Option<crate::flowtest::FlowTest>>,
+    /// Per rule (index into [`Plan::rules`]), a flow rule's condition compiled over typed tests,
+    /// when all its items have one ([`crate::flowprog`]).
+    pub flow_progs: Vec<Option<crate::flowprog::FlowProg>>,
+    /// The typed tests [`Plan::flow_progs`] number.
+    pub flow_tests: crate::flowprog::FlowTests,
     /// Per plan-wide item number, the form of a resolver `answers.Rdata` equality that the
     /// answers' JSON text can rule out without being read, if it has one ([`crate::rawtest`]).
     pub dns_answers_eq: Vec<Option<crate::rawtest::AnswersEq>>,
@@ -346,6 +351,17 @@ impl Plan {
     fn compile_shortcuts(&mut self) {
         self.flow_typed = self.compile_items(LogKind::VpcFlow, crate::flowtest::FlowTest::compile);
         self.dns_answers_eq = self.compile_items(LogKind::Dns, crate::rawtest::AnswersEq::compile);
+        let mut tests = crate::flowprog::FlowTests::new(self.items);
+        self.flow_progs = self
+            .rules
+            .iter()
+            .map(|r| {
+                (r.rule.kind == LogKind::VpcFlow)
+                    .then(|| crate::flowprog::FlowProg::compile(r, &self.flow_typed, &mut tests))
+                    .flatten()
+            })
+            .collect();
+        self.flow_tests = tests;
     }
 
     /// Puts each flow rule in the index of the first [`FLOW_INDEX_FIELDS`] field whose values
@@ -657,11 +673,13 @@ impl Plan {
         );
         let _ = writeln!(
             o,
-            "vpcflow: {} rules ({} indexed by {}, {} for every record)",
+            "vpcflow: {} rules ({} indexed by {}, {} for every record; {} compiled to {} typed tests)",
             self.flow.len(),
             self.flow.len() - self.flow_always.len(),
             FLOW_INDEX_FIELDS.join("/"),
-            self.flow_always.len()
+            self.flow_always.len(),
+            self.flow_progs.iter().flatten().count(),
+            self.flow_tests.len()
         );
         let _ = writeln!(
             o,
