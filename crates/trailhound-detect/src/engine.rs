@@ -2013,6 +2013,17 @@ impl RecordSink for Detector {
         let ev = Event::Flow(r);
         // The rules of this record's port and protocol, and those no index pins, in rule order.
         let mut cands: SmallVec<[u32; 16]> = SmallVec::new();
+        if let Some(masks) = &plan.flow_masks {
+            let mut m = masks.always;
+            for (field, map) in &masks.by_value {
+                if let Some(b) = crate::flowtest::number(r, *field).and_then(|n| map.get(&n)) {
+                    m |= b;
+                }
+            }
+            crate::plan::FlowMasks::rules(&plan.flow, m, &mut cands);
+            self.st.run(plan, &ev, &cands);
+            return;
+        }
         if let Some(index) = &plan.flow_index_typed {
             for (field, map) in index {
                 if let Some(rs) = crate::flowtest::number(r, *field).and_then(|n| map.get(&n)) {

@@ -255,6 +255,9 @@ pub struct Plan {
     /// [`Plan::flow_index`] by the columns' typed numbers, when every indexed value is a
     /// canonical number (it then replaces the text lookup; see [`crate::flowtest`]).
     pub flow_index_typed: Option<TypedFlowIndex>,
+    /// [`Plan::flow_index_typed`] and [`Plan::flow_always`] as sets of flow rules, when there are
+    /// at most 128 flow rules.
+    pub flow_masks: Option<FlowMasks>,
     /// Per plan-wide item number, the typed form of a flow item's test, if it has one
     /// ([`crate::flowtest`]).
     pub flow_typed: Vec<Option<crate::flowtest::FlowTest>>,
@@ -280,6 +283,51 @@ pub struct Plan {
 
 /// Flow rules by the typed number of an indexed column ([`Plan::flow_index_typed`]).
 pub type TypedFlowIndex = Vec<(trailhound_model::FlowField, HashMap<u64, Vec<u32>>)>;
+
+/// The typed flow index and the rules no index pins as sets of flow rules, bit `i` standing for
+/// `Plan::flow[i]`: a record's candidates are the union of its column values' sets and
+/// `always`, read out in rule order, with nothing to sort or deduplicate (which had been a
+/// twentieth of a flow scan's instructions).
+#[derive(Debug, Clone, Default)]
+pub struct FlowMasks {
+    /// The rules of the record's values, per indexed column.
+    pub by_value: Vec<(trailhound_model::FlowField, HashMap<u64, u128>)>,
+    /// The rules no index pins.
+    pub always: u128,
+}
+
+impl FlowMasks {
+    /// The sets of `typed` and `always`, over the flow rules `flow` (in rule order); `None` when
+    /// there are more than 128 of them.
+    fn new(flow: &[u32], typed: &TypedFlowIndex, always: &[u32]) -> Option<FlowMasks> {
+        if flow.len() > 128 {
+            return None;
+        }
+        let mask = |rules: &[u32]| {
+            rules
+                .iter()
+                .filter_map(|r| flow.binary_search(r).ok())
+                .fold(0u128, |m, i| m | 1 << i)
+        };
+        Some(FlowMasks {
+            by_value: typed
+                .iter()
+                .map(|(f, m)| (*f, m.iter().map(|(v, rs)| (*v, mask(rs))).collect()))
+                .collect(),
+            always: mask(always),
+        })
+    }
+
+    /// The flow rules (indices into [`Plan::rules`]) of set `m`, in rule order.
+    pub fn rules(flow: &[u32], mut m: u128, out: &mut smallvec::SmallVec<[u32; 16]>) {
+        while m != 0 {
+            if let Some(&r) = flow.get(m.trailing_zeros() as usize) {
+                out.push(r);
+            }
+            m &= m - 1;
+        }
+    }
+}
 
 /// A `query_name|domain` set that every match of the detection needs to match, if any.
 fn required_domains(det: &Detection) -> Option<&trailhound_rules::matcher::DomainSet> {
@@ -411,6 +459,10 @@ impl Plan {
             })
             .collect();
         self.flow_index = index;
+        self.flow_masks = self
+            .flow_index_typed
+            .as_ref()
+            .and_then(|t| FlowMasks::new(&self.flow, t, &self.flow_always));
     }
 
     /// Compiles a rule set. `trusted` holds trusted IPs/CIDRs (GuardDuty trusted IP lists).
@@ -849,6 +901,41 @@ mod tests {
             .position(|r| r.rule.id == "th-flow-0003")
             .map(|i| i as u32);
         assert!(tor.is_some_and(|i| p.flow_always.contains(&i)));
+    }
+
+    #[test]
+    fn flow_rule_sets_give_the_index_lists_and_always_in_rule_order() {
+        let p = bundled_plan();
+        let masks = p.flow_masks.as_ref().expect("29 flow rules fit in 128 bits");
+        let typed = p.flow_index_typed.as_ref().expect("typed flow index");
+        // Every indexed number of each column, numbers no rule names, and no value.
+        let mut values: Vec<Option<u64>> = vec![None, Some(0), Some(1), Some(65_535), Some(7)];
+        for (_, m) in typed {
+            values.extend(m.keys().map(|&n| Some(n)));
+        }
+        let mut checked = 0;
+        for &a in &values {
+            for &b in &values {
+                let mut want: Vec<u32> = p.flow_always.clone();
+                let mut m = masks.always;
+                for (((_, by_num), (_, by_bits)), v) in typed.iter().zip(&masks.by_value).zip([a, b])
+                {
+                    if let Some(rs) = v.and_then(|n| by_num.get(&n)) {
+                        want.extend(rs);
+                    }
+                    if let Some(bits) = v.and_then(|n| by_bits.get(&n)) {
+                        m |= bits;
+                    }
+                }
+                want.sort_unstable();
+                want.dedup();
+                let mut got = smallvec::SmallVec::new();
+                FlowMasks::rules(&p.flow, m, &mut got);
+                assert_eq!(got.as_slice(), want.as_slice(), "{a:?} {b:?}");
+                checked += usize::from(want.len() > p.flow_always.len());
+            }
+        }
+        assert!(checked > 100, "indexed rules were among the candidates ({checked})");
     }
 
     #[test]
