@@ -807,7 +807,9 @@ impl History {
     }
 }
 
-type Histories = HashMap<String, History>;
+/// `first_seen` histories by group ([`GroupId`], as window groups are: the group's text is never
+/// needed again, and a history lookup hashed and compared its text on every event).
+type Histories = HashMap<GroupId, History, GroupIdHash>;
 
 /// `first_seen` behaviour of one group with one tuple of signal values.
 #[derive(Debug, Clone)]
@@ -827,7 +829,7 @@ impl Novel {
     }
 }
 
-type Novels = HashMap<String, HashMap<Vec<u64>, Novel>>;
+type Novels = HashMap<GroupId, HashMap<Vec<u64>, Novel>, GroupIdHash>;
 
 /// The reported part of a `first_seen` group whose learning period lies behind the closing
 /// horizon: its tuples' novelty is settled (no event that could still come is earlier than the
@@ -977,8 +979,8 @@ struct State {
     corr: Vec<Groups>,
     hist: Vec<Histories>,
     novel: Vec<Novels>,
-    /// Per correlation: the settled `first_seen` groups, by group key.
-    settled: Vec<HashMap<String, Settled>>,
+    /// Per correlation: the settled `first_seen` groups, by group.
+    settled: Vec<HashMap<GroupId, Settled, GroupIdHash>>,
     /// Reused buffer for group keys.
     key_buf: String,
     /// The `first_seen` history this record last updated: (record, history, group, value
@@ -986,7 +988,7 @@ struct State {
     /// often feeds two of them (the history rule at position 0 of one, a narrower rule at
     /// position 1 of another): the second feed takes the group and values from here instead of
     /// computing them again, and skips the history update, which would change nothing.
-    seen_memo: Option<(u64, usize, String, SmallVec<[u64; 4]>)>,
+    seen_memo: Option<(u64, usize, GroupId, SmallVec<[u64; 4]>)>,
     /// Item results for the current record.
     memo: Memo,
     /// Typed test results for the current flow record ([`crate::flowprog`]).
@@ -1226,9 +1228,9 @@ impl Detector {
             st: State {
                 findings: HashMap::new(),
                 corr: vec![Groups::default(); c],
-                hist: vec![Histories::new(); h],
-                novel: vec![Novels::new(); c],
-                settled: vec![HashMap::new(); c],
+                hist: vec![Histories::default(); h],
+                novel: vec![Novels::default(); c],
+                settled: vec![HashMap::default(); c],
                 key_buf: String::new(),
                 seen_memo: None,
                 memo: Memo::new(items),
@@ -1573,7 +1575,7 @@ impl State {
                     let mut s = settled.remove(g);
                     Settled::judge(&mut s, rule, c, h, tuples.drain());
                     if let Some(s) = s {
-                        settled.insert(g.clone(), s);
+                        settled.insert(*g, s);
                     }
                     false
                 });
@@ -1656,13 +1658,12 @@ impl State {
         let c = &plan.correlations[ci as usize];
         if let Some(hi) = c.history
             && let Some((rec, h, group, values)) = self.seen_memo.take()
+            && rec == self.memo.record
+            && h == hi
         {
-            if rec == self.memo.record && h == hi {
-                self.feed_novel(plan, ci, pos, hit, &group, &values);
-                self.seen_memo = Some((rec, h, group, values));
-                return;
-            }
-            self.key_buf = group;
+            self.feed_novel(plan, ci, pos, hit, group, &values);
+            self.seen_memo = Some((rec, h, group, values));
+            return;
         }
         let mut group = std::mem::take(&mut self.key_buf);
         group.clear();
@@ -1677,9 +1678,11 @@ impl State {
             }
         }
         if let Some(hi) = c.history {
-            let values = self.see(c, hi, ev, t, &group);
-            self.feed_novel(plan, ci, pos, hit, &group, &values);
-            self.seen_memo = Some((self.memo.record, hi, group, values));
+            let gid = group_id(&group);
+            self.key_buf = group;
+            let values = self.see(c, hi, ev, t, gid);
+            self.feed_novel(plan, ci, pos, hit, gid, &values);
+            self.seen_memo = Some((self.memo.record, hi, gid, values));
             return;
         }
         self.feed_group(plan, ci, pos, hit, &group);
@@ -1693,7 +1696,7 @@ impl State {
         hi: usize,
         ev: &Event<'_, '_>,
         t: i64,
-        group: &str,
+        group: GroupId,
     ) -> SmallVec<[u64; 4]> {
         let values: SmallVec<[u64; 4]> = c
             .field_refs
@@ -1702,14 +1705,9 @@ impl State {
             .collect();
         let nf = values.len();
         let hist = &mut self.hist[hi];
-        match hist.get_mut(group) {
-            Some(h) => h.see(t, &values),
-            None => {
-                let mut h = History::new(nf);
-                h.see(t, &values);
-                hist.insert(group.to_owned(), h);
-            }
-        }
+        hist.entry(group)
+            .or_insert_with(|| History::new(nf))
+            .see(t, &values);
         values
     }
 
@@ -1721,7 +1719,7 @@ impl State {
         ci: u32,
         pos: u32,
         hit: Hit<'_, '_, '_>,
-        group: &str,
+        group: GroupId,
         values: &[u64],
     ) {
         let Hit {
@@ -1740,7 +1738,7 @@ impl State {
         let specs = &c.resources;
         let strings = &mut self.strings;
         let mut head = || strings.head(specs, ev, t, account, region);
-        let tuples = self.novel[ci as usize].entry_ref(group).or_default();
+        let tuples = self.novel[ci as usize].entry(group).or_default();
         match tuples.get_mut(values) {
             Some(n) if t > n.head.t => {
                 n.count += 1;

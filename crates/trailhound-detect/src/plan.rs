@@ -906,7 +906,10 @@ mod tests {
     #[test]
     fn flow_rule_sets_give_the_index_lists_and_always_in_rule_order() {
         let p = bundled_plan();
-        let masks = p.flow_masks.as_ref().expect("29 flow rules fit in 128 bits");
+        let masks = p
+            .flow_masks
+            .as_ref()
+            .expect("29 flow rules fit in 128 bits");
         let typed = p.flow_index_typed.as_ref().expect("typed flow index");
         // Every indexed number of each column, numbers no rule names, and no value.
         let mut values: Vec<Option<u64>> = vec![None, Some(0), Some(1), Some(65_535), Some(7)];
@@ -918,7 +921,8 @@ mod tests {
             for &b in &values {
                 let mut want: Vec<u32> = p.flow_always.clone();
                 let mut m = masks.always;
-                for (((_, by_num), (_, by_bits)), v) in typed.iter().zip(&masks.by_value).zip([a, b])
+                for (((_, by_num), (_, by_bits)), v) in
+                    typed.iter().zip(&masks.by_value).zip([a, b])
                 {
                     if let Some(rs) = v.and_then(|n| by_num.get(&n)) {
                         want.extend(rs);
@@ -935,7 +939,10 @@ mod tests {
                 checked += usize::from(want.len() > p.flow_always.len());
             }
         }
-        assert!(checked > 100, "indexed rules were among the candidates ({checked})");
+        assert!(
+            checked > 100,
+            "indexed rules were among the candidates ({checked})"
+        );
     }
 
     #[test]
