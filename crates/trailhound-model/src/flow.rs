@@ -349,6 +349,18 @@ fn ipv4(s: &[u8]) -> Option<std::net::Ipv4Addr> {
     (i == s.len()).then(|| std::net::Ipv4Addr::from(parts))
 }
 
+/// The error for field `f`'s value `v`, which did not parse (or was out of range).
+#[cold]
+fn bad_value(f: FlowField, v: Option<&[u8]>) -> RecordError {
+    RecordError::BadValue {
+        field: f.name(),
+        value: String::from_utf8_lossy(v.unwrap_or_default())
+            .chars()
+            .take(64)
+            .collect(),
+    }
+}
+
 /// Parses an unsigned decimal; `None` for `-` and for anything else that is not all digits.
 #[inline]
 fn parse_u64(s: &[u8]) -> Result<Option<u64>, ()> {
@@ -398,100 +410,68 @@ impl<'a> FlowRecord<'a> {
             });
         }
         let ends: &'a [u32] = ends;
-        let mut r = FlowRecord {
-            line,
-            schema,
-            ends,
-            srcaddr: None,
-            dstaddr: None,
-            srcport: None,
-            dstport: None,
-            protocol: None,
-            packets: None,
-            bytes: None,
-            start: None,
-            end: None,
-            action: None,
-            log_status: None,
-            tcp_flags: None,
+        let bytes = line.as_bytes();
+        // A known field's bytes, `None` when the format lacks it or the value is `-`.
+        let text = |f: FlowField| -> Option<&'a [u8]> {
+            let i = usize::from(*schema.index.get(f as usize).filter(|i| **i != NONE)?);
+            let end = *ends.get(i)? as usize;
+            let start = match i.checked_sub(1) {
+                Some(p) => *ends.get(p)? as usize + 1,
+                None => 0,
+            };
+            bytes.get(start..end).filter(|s| *s != b"-")
         };
-        let num = |f: FlowField| -> Result<Option<u64>, RecordError> {
-            match r.raw(f) {
+        // Failures carry only the field (one byte to pass back); the error is built once, cold.
+        let num = |f: FlowField, max: u64| -> Result<Option<u64>, FlowField> {
+            match text(f).map(parse_u64) {
                 None => Ok(None),
-                Some(s) => parse_u64(s.as_bytes()).map_err(|()| RecordError::BadValue {
-                    field: f.name(),
-                    value: s.chars().take(64).collect(),
-                }),
+                Some(Ok(Some(v))) if v > max => Err(f),
+                Some(Ok(v)) => Ok(v),
+                Some(Err(())) => Err(f),
             }
         };
-        let narrow = |f: FlowField, v: Option<u64>, max: u64| -> Result<Option<u64>, RecordError> {
-            match v {
-                Some(x) if x > max => Err(RecordError::BadValue {
-                    field: f.name(),
-                    value: x.to_string(),
-                }),
-                other => Ok(other),
+        let addr = |f: FlowField| -> Result<Option<IpAddr>, FlowField> {
+            let Some(s) = text(f) else { return Ok(None) };
+            if let Some(a) = ipv4(s) {
+                return Ok(Some(IpAddr::V4(a)));
             }
+            std::str::from_utf8(s)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .map(Some)
+                .ok_or(f)
         };
-        let srcport = narrow(FlowField::Srcport, num(FlowField::Srcport)?, 65_535)?;
-        let dstport = narrow(FlowField::Dstport, num(FlowField::Dstport)?, 65_535)?;
-        let protocol = narrow(FlowField::Protocol, num(FlowField::Protocol)?, 255)?;
-        let tcp_flags = narrow(FlowField::TcpFlags, num(FlowField::TcpFlags)?, 65_535)?;
-        let packets = num(FlowField::Packets)?;
-        let bytes = num(FlowField::Bytes)?;
-        let start = num(FlowField::Start)?;
-        let end = num(FlowField::End)?;
-        let addr = |f: FlowField| -> Result<Option<IpAddr>, RecordError> {
-            match r.raw(f) {
-                None => Ok(None),
-                Some(s) => match ipv4(s.as_bytes()) {
-                    Some(a) => Ok(Some(IpAddr::V4(a))),
-                    None => s.parse().map(Some),
-                }
-                .map_err(|_| RecordError::BadValue {
-                    field: f.name(),
-                    value: s.chars().take(64).collect(),
-                }),
-            }
+        let typed = || -> Result<FlowRecord<'a>, FlowField> {
+            Ok(FlowRecord {
+                line,
+                schema,
+                ends,
+                srcport: num(FlowField::Srcport, 65_535)?.map(|v| v as u16),
+                dstport: num(FlowField::Dstport, 65_535)?.map(|v| v as u16),
+                protocol: num(FlowField::Protocol, 255)?.map(|v| v as u8),
+                tcp_flags: num(FlowField::TcpFlags, 65_535)?.map(|v| v as u16),
+                packets: num(FlowField::Packets, u64::MAX)?,
+                bytes: num(FlowField::Bytes, u64::MAX)?,
+                start: num(FlowField::Start, u64::MAX)?.map(|v| v as i64),
+                end: num(FlowField::End, u64::MAX)?.map(|v| v as i64),
+                srcaddr: addr(FlowField::Srcaddr)?,
+                dstaddr: addr(FlowField::Dstaddr)?,
+                action: match text(FlowField::Action) {
+                    None => None,
+                    Some(b"ACCEPT") => Some(FlowAction::Accept),
+                    Some(b"REJECT") => Some(FlowAction::Reject),
+                    Some(_) => return Err(FlowField::Action),
+                },
+                log_status: match text(FlowField::LogStatus) {
+                    None => None,
+                    Some(b"OK") => Some(LogStatus::Ok),
+                    Some(b"NODATA") => Some(LogStatus::NoData),
+                    Some(b"SKIPDATA") => Some(LogStatus::SkipData),
+                    Some(_) => return Err(FlowField::LogStatus),
+                },
+            })
         };
-        let srcaddr = addr(FlowField::Srcaddr)?;
-        let dstaddr = addr(FlowField::Dstaddr)?;
-        let action = match r.raw(FlowField::Action) {
-            None => None,
-            Some("ACCEPT") => Some(FlowAction::Accept),
-            Some("REJECT") => Some(FlowAction::Reject),
-            Some(other) => {
-                return Err(RecordError::BadValue {
-                    field: "action",
-                    value: other.chars().take(64).collect(),
-                });
-            }
-        };
-        let log_status = match r.raw(FlowField::LogStatus) {
-            None => None,
-            Some("OK") => Some(LogStatus::Ok),
-            Some("NODATA") => Some(LogStatus::NoData),
-            Some("SKIPDATA") => Some(LogStatus::SkipData),
-            Some(other) => {
-                return Err(RecordError::BadValue {
-                    field: "log-status",
-                    value: other.chars().take(64).collect(),
-                });
-            }
-        };
-        r.srcport = srcport.map(|v| v as u16);
-        r.dstport = dstport.map(|v| v as u16);
-        r.protocol = protocol.map(|v| v as u8);
-        r.tcp_flags = tcp_flags.map(|v| v as u16);
-        r.packets = packets;
-        r.bytes = bytes;
-        r.start = start.map(|v| v as i64);
-        r.end = end.map(|v| v as i64);
-        r.srcaddr = srcaddr;
-        r.dstaddr = dstaddr;
-        r.action = action;
-        r.log_status = log_status;
-        Ok(r)
+        typed().map_err(|f| bad_value(f, text(f)))
     }
 
     /// The text of column `i`, `None` for `-` or out of range.
