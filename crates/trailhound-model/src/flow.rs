@@ -287,6 +287,12 @@ pub struct FlowRecord<'a> {
 /// was a tenth of a flow scan's instructions. A byte of `w ^ SPACES` is zero exactly where `w`
 /// has a space; `((x & 0x7f…) + 0x7f…) | x` sets the high bit of every non-zero byte, without a
 /// carry from one byte into the next, so its complement marks the spaces and nothing else.
+///
+/// ```
+/// let mut ends = Vec::new();
+/// trailhound_model::flow::split_spaces(b"2 123456789010 eni-1 - -", &mut ends);
+/// assert_eq!(ends, [1, 14, 20, 22, 24]);
+/// ```
 #[inline]
 pub fn split_spaces(line: &[u8], ends: &mut Vec<u32>) {
     const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
