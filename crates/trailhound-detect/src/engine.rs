@@ -2039,30 +2039,24 @@ impl RecordSink for Detector {
         // The rules of this record's port and protocol, and those no index pins, in rule order.
         let mut cands: SmallVec<[u32; 16]> = SmallVec::new();
         if let Some(masks) = &plan.flow_masks {
-            let mut m = masks.always;
+            use crate::plan::FlowMasks;
+            let mut m = masks.always.clone();
             for (field, map) in &masks.by_value {
                 if let Some(b) = crate::flowtest::number(r, *field).and_then(|n| map.get(&n)) {
-                    m |= b;
+                    FlowMasks::add(&mut m, b);
                 }
             }
-            crate::plan::FlowMasks::rules(&plan.flow, m, &mut cands);
+            FlowMasks::rules(&plan.flow, &m, &mut cands);
             self.st.run(plan, &ev, &cands);
             return;
         }
-        if let Some(index) = &plan.flow_index_typed {
-            for (field, map) in index {
-                if let Some(rs) = crate::flowtest::number(r, *field).and_then(|n| map.get(&n)) {
+        // An index by text (some indexed value is not a canonical number).
+        for (field, map) in &plan.flow_index {
+            let mut vals = Vals::new();
+            ev.values_ref(field, &mut vals);
+            for t in vals.iter().filter_map(|v| v.text()) {
+                if let Some(rs) = with_lowercase(t, |l| map.get(l)) {
                     cands.extend(rs.iter().copied());
-                }
-            }
-        } else {
-            for (field, map) in &plan.flow_index {
-                let mut vals = Vals::new();
-                ev.values_ref(field, &mut vals);
-                for t in vals.iter().filter_map(|v| v.text()) {
-                    if let Some(rs) = with_lowercase(t, |l| map.get(l)) {
-                        cands.extend(rs.iter().copied());
-                    }
                 }
             }
         }

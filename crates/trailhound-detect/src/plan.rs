@@ -255,8 +255,8 @@ pub struct Plan {
     /// [`Plan::flow_index`] by the columns' typed numbers, when every indexed value is a
     /// canonical number (it then replaces the text lookup; see [`crate::flowtest`]).
     pub flow_index_typed: Option<TypedFlowIndex>,
-    /// [`Plan::flow_index_typed`] and [`Plan::flow_always`] as sets of flow rules, when there are
-    /// at most 128 flow rules.
+    /// [`Plan::flow_index_typed`] and [`Plan::flow_always`] as sets of flow rules (when the
+    /// index is typed).
     pub flow_masks: Option<FlowMasks>,
     /// Per plan-wide item number, the typed form of a flow item's test, if it has one
     /// ([`crate::flowtest`]).
@@ -284,47 +284,58 @@ pub struct Plan {
 /// Flow rules by the typed number of an indexed column ([`Plan::flow_index_typed`]).
 pub type TypedFlowIndex = Vec<(trailhound_model::FlowField, HashMap<u64, Vec<u32>>)>;
 
-/// The typed flow index and the rules no index pins as sets of flow rules, bit `i` standing for
-/// `Plan::flow[i]`: a record's candidates are the union of its column values' sets and
-/// `always`, read out in rule order, with nothing to sort or deduplicate (which had been a
-/// twentieth of a flow scan's instructions).
+/// A set of flow rules: bit `i % 64` of word `i / 64` stands for `Plan::flow[i]` (the pack's
+/// flow rules fit in the inline words).
+pub type FlowRuleSet = smallvec::SmallVec<[u64; 2]>;
+
+/// The typed flow index and the rules no index pins as sets of flow rules ([`FlowRuleSet`]): a
+/// record's candidates are the union of its column values' sets and `always`, read out in rule
+/// order, with nothing to sort or deduplicate (which had been a twentieth of a flow scan's
+/// instructions).
 #[derive(Debug, Clone, Default)]
 pub struct FlowMasks {
     /// The rules of the record's values, per indexed column.
-    pub by_value: Vec<(trailhound_model::FlowField, HashMap<u64, u128>)>,
+    pub by_value: Vec<(trailhound_model::FlowField, HashMap<u64, FlowRuleSet>)>,
     /// The rules no index pins.
-    pub always: u128,
+    pub always: FlowRuleSet,
 }
 
 impl FlowMasks {
-    /// The sets of `typed` and `always`, over the flow rules `flow` (in rule order); `None` when
-    /// there are more than 128 of them.
-    fn new(flow: &[u32], typed: &TypedFlowIndex, always: &[u32]) -> Option<FlowMasks> {
-        if flow.len() > 128 {
-            return None;
-        }
-        let mask = |rules: &[u32]| {
-            rules
-                .iter()
-                .filter_map(|r| flow.binary_search(r).ok())
-                .fold(0u128, |m, i| m | 1 << i)
+    /// The sets of `typed` and `always`, over the flow rules `flow` (in rule order).
+    fn new(flow: &[u32], typed: &TypedFlowIndex, always: &[u32]) -> FlowMasks {
+        let set = |rules: &[u32]| {
+            let mut m: FlowRuleSet = smallvec::smallvec![0; flow.len().div_ceil(64)];
+            for i in rules.iter().filter_map(|r| flow.binary_search(r).ok()) {
+                m[i / 64] |= 1 << (i % 64);
+            }
+            m
         };
-        Some(FlowMasks {
+        FlowMasks {
             by_value: typed
                 .iter()
-                .map(|(f, m)| (*f, m.iter().map(|(v, rs)| (*v, mask(rs))).collect()))
+                .map(|(f, m)| (*f, m.iter().map(|(v, rs)| (*v, set(rs))).collect()))
                 .collect(),
-            always: mask(always),
-        })
+            always: set(always),
+        }
+    }
+
+    /// Adds set `o` to set `m` (both over the same flow rules).
+    pub fn add(m: &mut FlowRuleSet, o: &FlowRuleSet) {
+        for (w, b) in m.iter_mut().zip(o) {
+            *w |= b;
+        }
     }
 
     /// The flow rules (indices into [`Plan::rules`]) of set `m`, in rule order.
-    pub fn rules(flow: &[u32], mut m: u128, out: &mut smallvec::SmallVec<[u32; 16]>) {
-        while m != 0 {
-            if let Some(&r) = flow.get(m.trailing_zeros() as usize) {
-                out.push(r);
+    pub fn rules(flow: &[u32], m: &FlowRuleSet, out: &mut smallvec::SmallVec<[u32; 16]>) {
+        for (wi, &w) in m.iter().enumerate() {
+            let mut w = w;
+            while w != 0 {
+                if let Some(&r) = flow.get(wi * 64 + w.trailing_zeros() as usize) {
+                    out.push(r);
+                }
+                w &= w - 1;
             }
-            m &= m - 1;
         }
     }
 }
@@ -462,7 +473,7 @@ impl Plan {
         self.flow_masks = self
             .flow_index_typed
             .as_ref()
-            .and_then(|t| FlowMasks::new(&self.flow, t, &self.flow_always));
+            .map(|t| FlowMasks::new(&self.flow, t, &self.flow_always));
     }
 
     /// Compiles a rule set. `trusted` holds trusted IPs/CIDRs (GuardDuty trusted IP lists).
@@ -904,12 +915,28 @@ mod tests {
     }
 
     #[test]
+    fn flow_rule_sets_span_several_words() {
+        // 150 flow rules (every other plan rule): sets of three words.
+        let flow: Vec<u32> = (0..150).map(|i| i * 2).collect();
+        let port_rules: Vec<u32> = vec![0, 126, 128, 130, 254, 298];
+        let typed: TypedFlowIndex = vec![(
+            trailhound_model::FlowField::Dstport,
+            HashMap::from([(22, port_rules.clone())]),
+        )];
+        let always: Vec<u32> = vec![2, 128, 200];
+        let masks = FlowMasks::new(&flow, &typed, &always);
+        assert_eq!(masks.always.len(), 3);
+        let mut m = masks.always.clone();
+        FlowMasks::add(&mut m, &masks.by_value[0].1[&22]);
+        let mut got = smallvec::SmallVec::new();
+        FlowMasks::rules(&flow, &m, &mut got);
+        assert_eq!(got.as_slice(), [0, 2, 126, 128, 130, 200, 254, 298]);
+    }
+
+    #[test]
     fn flow_rule_sets_give_the_index_lists_and_always_in_rule_order() {
         let p = bundled_plan();
-        let masks = p
-            .flow_masks
-            .as_ref()
-            .expect("29 flow rules fit in 128 bits");
+        let masks = p.flow_masks.as_ref().expect("the typed index as rule sets");
         let typed = p.flow_index_typed.as_ref().expect("typed flow index");
         // Every indexed number of each column, numbers no rule names, and no value.
         let mut values: Vec<Option<u64>> = vec![None, Some(0), Some(1), Some(65_535), Some(7)];
@@ -920,7 +947,7 @@ mod tests {
         for &a in &values {
             for &b in &values {
                 let mut want: Vec<u32> = p.flow_always.clone();
-                let mut m = masks.always;
+                let mut m = masks.always.clone();
                 for (((_, by_num), (_, by_bits)), v) in
                     typed.iter().zip(&masks.by_value).zip([a, b])
                 {
@@ -928,13 +955,13 @@ mod tests {
                         want.extend(rs);
                     }
                     if let Some(bits) = v.and_then(|n| by_bits.get(&n)) {
-                        m |= bits;
+                        FlowMasks::add(&mut m, bits);
                     }
                 }
                 want.sort_unstable();
                 want.dedup();
                 let mut got = smallvec::SmallVec::new();
-                FlowMasks::rules(&p.flow, m, &mut got);
+                FlowMasks::rules(&p.flow, &m, &mut got);
                 assert_eq!(got.as_slice(), want.as_slice(), "{a:?} {b:?}");
                 checked += usize::from(want.len() > p.flow_always.len());
             }
