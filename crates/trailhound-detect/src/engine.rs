@@ -2209,6 +2209,23 @@ detection:
   condition: (one_of or rejected) and not private_src
 level: low
 finding: {type: "Recon:EC2/Portscan", severity: 2.0}
+---
+title: Selections and negated selections of several groups
+id: test-flow-flat
+logsource: {product: aws, service: vpcflowlogs}
+detection:
+  one_of:
+    - {dstport: 22, protocol: 6}
+    - {dstport: [53, 853], protocol: 17}
+    - {packets|gt: 100000}
+  accepted:
+    action: ACCEPT
+  quiet:
+    - {dstport: 443}
+    - {srcaddr|cidr: [10.0.0.0/8, 192.168.0.0/16], bytes|lt: 4}
+  condition: one_of and accepted and not quiet
+level: low
+finding: {type: "Recon:EC2/Portscan", severity: 2.0}
 "#;
 
     #[test]
@@ -2229,11 +2246,14 @@ finding: {type: "Recon:EC2/Portscan", severity: 2.0}
             .filter(|&i| plan.flow_progs[i as usize].is_some())
             .collect();
         assert!(compiled.len() >= 20, "the pack's flow rules compile");
-        assert!(
-            compiled
+        // Both forms of program: a tree (`or` under `and`) and the flat `and` of selections.
+        for (id, flat) in [("test-flow-shapes", false), ("test-flow-flat", true)] {
+            let prog = compiled
                 .iter()
-                .any(|&i| plan.rules[i as usize].rule.id == "test-flow-shapes")
-        );
+                .find(|&&i| plan.rules[i as usize].rule.id == id)
+                .and_then(|&i| plan.flow_progs[i as usize].as_ref());
+            assert_eq!(prog.map(|p| p.is_flat()), Some(flat), "{id}");
+        }
         // Addresses of every kind the rules tell apart, the threat lists' first entries among
         // them; ports, protocols and counts on both sides of the rules' values.
         let mut addrs: Vec<String> = [

@@ -5,14 +5,19 @@
 //! three levels of per-item tables, a result memo stamped per record, the item's typed test
 //! looked up again) was a third of a flow scan's instructions, for tests that are a compare or
 //! two each. A rule whose items all have a typed test is compiled, once per plan, into a
-//! [`FlowProg`]: the same condition tree with each selection as groups of numbers of the plan's
-//! distinct typed tests ([`FlowTests`]). A record's test results live in two 128-bit words
-//! (tested, held) that start at zero for each record, so a test that several rules share is run
-//! once per record and nothing is stamped or looked up to find it.
+//! [`FlowProg`]: the same condition tree with each selection's groups as bit masks over the
+//! plan's distinct typed tests ([`FlowTests`]), and the mask of every test the rule uses.
 //!
-//! A program answers exactly as the general walk does (same tree, same tests, same order of the
-//! groups and items, so the same short-circuits); rules with an item a typed test cannot express,
-//! and tests past the 128th, stay with the general walk.
+//! A record's results live in two 128-bit words (tested, held) that start at zero for each
+//! record. A rule first runs those of its tests no earlier rule ran (a loop over the set bits
+//! of one mask), then answers from the held bits alone: a selection's group holds when all of
+//! its bits are held. Tests are pure, so running all of a rule's tests, not only those the
+//! tree's short-circuits reach, changes no answer; and it costs less than asking, at every use
+//! of a test, whether it ran yet (a rule's tree walk with a result check per test use was a
+//! quarter of a flow scan's instructions; its tests themselves are a few compares each).
+//!
+//! Rules with an item a typed test cannot express, and tests past the 128th, stay with the
+//! general walk.
 
 use trailhound_model::FlowRecord;
 use trailhound_rules::condition::Cond;
@@ -23,17 +28,43 @@ use crate::plan::DetectionRule;
 /// The most distinct typed tests the programs of one plan use (the bits of [`FlowBits`]).
 pub const MAX_TESTS: usize = 128;
 
-/// A flow rule's condition over numbered typed tests.
+/// A flow rule's condition over numbered typed tests: the condition, and the mask of the tests
+/// it uses.
 #[derive(Debug, Clone)]
-pub enum FlowProg {
-    /// A selection: any of its groups in which every test holds.
-    Sel(Box<[Box<[u8]>]>),
+pub struct FlowProg {
+    form: Form,
+    needs: u128,
+}
+
+/// A condition over the held bits of a record's tests.
+#[derive(Debug, Clone)]
+enum Form {
+    /// Selections and negated selections joined by `and` (or a lone selection), the shape of
+    /// nearly every flow rule, answered without walking a tree: every test of `all` holds, each
+    /// of `any` has a group whose tests all hold, and no group of `none` has all its tests hold.
+    Flat {
+        /// The tests of the selections of one group, merged.
+        all: u128,
+        /// The groups of each selection with several (or none: it never holds).
+        any: Box<[Box<[u128]>]>,
+        /// The groups of the negated selections.
+        none: Box<[u128]>,
+    },
+    /// Any other condition, as its tree.
+    Tree(Node),
+}
+
+/// A condition tree over the held bits of a record's tests.
+#[derive(Debug, Clone)]
+enum Node {
+    /// A selection: any of its groups (each a mask of tests) whose tests all hold.
+    Sel(Box<[u128]>),
     /// All must hold.
-    And(Box<[FlowProg]>),
+    And(Box<[Node]>),
     /// One must hold.
-    Or(Box<[FlowProg]>),
+    Or(Box<[Node]>),
     /// Negation.
-    Not(Box<FlowProg>),
+    Not(Box<Node>),
 }
 
 /// The distinct typed tests the programs of a plan use, numbered in order of first use.
@@ -88,19 +119,21 @@ impl FlowTests {
         Some(n)
     }
 
-    /// Test `i` on record `r`, through the record's results.
+    /// Runs the tests of mask `needs` that `bits` has not run yet on record `r`.
     #[inline]
-    fn holds(&self, i: u8, r: &FlowRecord<'_>, bits: &mut FlowBits) -> bool {
-        let bit = 1u128 << i;
-        if bits.tested & bit != 0 {
-            return bits.held & bit != 0;
+    fn run(&self, needs: u128, r: &FlowRecord<'_>, bits: &mut FlowBits) {
+        let mut missing = needs & !bits.tested;
+        if missing == 0 {
+            return;
         }
-        let v = self.tests.get(usize::from(i)).is_some_and(|t| t.eval(r));
-        bits.tested |= bit;
-        if v {
-            bits.held |= bit;
+        bits.tested |= missing;
+        while missing != 0 {
+            let i = missing.trailing_zeros();
+            missing &= missing - 1;
+            if self.tests.get(i as usize).is_some_and(|t| t.eval(r)) {
+                bits.held |= 1u128 << i;
+            }
         }
-        v
     }
 }
 
@@ -115,12 +148,16 @@ impl FlowProg {
     ) -> Option<FlowProg> {
         // Numbering is undone if the rule turns out not to compile.
         let saved = (tests.tests.len(), tests.by_item.clone());
-        let prog = Self::cond(&r.det.condition, r, typed, tests);
-        if prog.is_none() {
+        let mut needs = 0;
+        let node = Self::cond(&r.det.condition, r, typed, tests, &mut needs);
+        if node.is_none() {
             tests.tests.truncate(saved.0);
             tests.by_item = saved.1;
         }
-        prog
+        Some(FlowProg {
+            form: Form::of(node?),
+            needs,
+        })
     }
 
     fn cond(
@@ -128,17 +165,18 @@ impl FlowProg {
         r: &DetectionRule,
         typed: &[Option<FlowTest>],
         tests: &mut FlowTests,
-    ) -> Option<FlowProg> {
-        let all = |v: &[Cond], tests: &mut FlowTests| {
+        needs: &mut u128,
+    ) -> Option<Node> {
+        let mut all = |v: &[Cond], tests: &mut FlowTests| {
             v.iter()
-                .map(|c| Self::cond(c, r, typed, tests))
-                .collect::<Option<Box<[FlowProg]>>>()
+                .map(|c| Self::cond(c, r, typed, tests, needs))
+                .collect::<Option<Box<[Node]>>>()
         };
         Some(match c {
             Cond::Sel(i) => {
                 // A selection the rule lacks holds for no record, as an empty one.
                 let Some(s) = r.det.selections.get(*i) else {
-                    return Some(FlowProg::Sel(Box::new([])));
+                    return Some(Node::Sel(Box::new([])));
                 };
                 let ids = r.item_ids.get(*i)?;
                 let groups = s
@@ -147,28 +185,79 @@ impl FlowProg {
                     .enumerate()
                     .map(|(gi, g)| {
                         let ids = ids.get(gi)?;
-                        (0..g.len())
-                            .map(|ii| tests.number(*ids.get(ii)?, typed))
-                            .collect::<Option<Box<[u8]>>>()
+                        (0..g.len()).try_fold(0u128, |mask, ii| {
+                            let n = tests.number(*ids.get(ii)?, typed)?;
+                            Some(mask | 1u128 << n)
+                        })
                     })
-                    .collect::<Option<Box<[Box<[u8]>]>>>()?;
-                FlowProg::Sel(groups)
+                    .collect::<Option<Box<[u128]>>>()?;
+                *needs |= groups.iter().fold(0, |a, g| a | g);
+                Node::Sel(groups)
             }
-            Cond::And(v) => FlowProg::And(all(v, tests)?),
-            Cond::Or(v) => FlowProg::Or(all(v, tests)?),
-            Cond::Not(c) => FlowProg::Not(Box::new(Self::cond(c, r, typed, tests)?)),
+            Cond::And(v) => Node::And(all(v, tests)?),
+            Cond::Or(v) => Node::Or(all(v, tests)?),
+            Cond::Not(c) => Node::Not(Box::new(Self::cond(c, r, typed, tests, needs)?)),
         })
     }
 
-    /// Whether the condition holds for `r` (`bits`: the record's test results so far).
+    /// Whether the condition has the flat form (for tests).
+    #[cfg(test)]
+    pub(crate) fn is_flat(&self) -> bool {
+        matches!(self.form, Form::Flat { .. })
+    }
+
+    /// Whether the condition holds for `r` (`bits`: the record's test results so far, to which
+    /// this rule's tests are added).
+    #[inline]
     pub fn eval(&self, tests: &FlowTests, r: &FlowRecord<'_>, bits: &mut FlowBits) -> bool {
+        tests.run(self.needs, r, bits);
+        let held = bits.held;
+        match &self.form {
+            Form::Flat { all, any, none } => {
+                held & all == *all
+                    && any.iter().all(|gs| gs.iter().any(|&g| held & g == g))
+                    && none.iter().all(|&g| held & g != g)
+            }
+            Form::Tree(n) => n.holds(held),
+        }
+    }
+}
+
+impl Form {
+    /// The flat form of `n` when it has that shape, else `n` itself.
+    fn of(n: Node) -> Form {
+        let parts = match &n {
+            Node::And(v) => &v[..],
+            Node::Sel(_) => std::slice::from_ref(&n),
+            _ => return Form::Tree(n),
+        };
+        let (mut all, mut any, mut none) = (0u128, Vec::new(), Vec::new());
+        for p in parts {
+            match p {
+                Node::Sel(gs) if gs.len() == 1 => all |= gs[0],
+                Node::Sel(gs) => any.push(gs.clone()),
+                Node::Not(inner) => match &**inner {
+                    Node::Sel(gs) => none.extend_from_slice(gs),
+                    _ => return Form::Tree(n),
+                },
+                _ => return Form::Tree(n),
+            }
+        }
+        Form::Flat {
+            all,
+            any: any.into_boxed_slice(),
+            none: none.into_boxed_slice(),
+        }
+    }
+}
+
+impl Node {
+    fn holds(&self, held: u128) -> bool {
         match self {
-            FlowProg::Sel(groups) => groups
-                .iter()
-                .any(|g| g.iter().all(|&t| tests.holds(t, r, bits))),
-            FlowProg::And(v) => v.iter().all(|p| p.eval(tests, r, bits)),
-            FlowProg::Or(v) => v.iter().any(|p| p.eval(tests, r, bits)),
-            FlowProg::Not(p) => !p.eval(tests, r, bits),
+            Node::Sel(groups) => groups.iter().any(|&g| held & g == g),
+            Node::And(v) => v.iter().all(|n| n.holds(held)),
+            Node::Or(v) => v.iter().any(|n| n.holds(held)),
+            Node::Not(n) => !n.holds(held),
         }
     }
 }
