@@ -214,9 +214,9 @@ impl FlowProg {
         let held = bits.held;
         match &self.form {
             Form::Flat { all, any, none } => {
-                held & all == *all
-                    && any.iter().all(|gs| gs.iter().any(|&g| held & g == g))
-                    && none.iter().all(|&g| held & g != g)
+                all_held(held, *all)
+                    && any.iter().all(|gs| gs.iter().any(|&g| all_held(held, g)))
+                    && none.iter().all(|&g| !all_held(held, g))
             }
             Form::Tree(n) => n.holds(held),
         }
@@ -251,10 +251,16 @@ impl Form {
     }
 }
 
+/// Whether every test of mask `g` holds.
+#[inline]
+fn all_held(held: u128, g: u128) -> bool {
+    held & g == g
+}
+
 impl Node {
     fn holds(&self, held: u128) -> bool {
         match self {
-            Node::Sel(groups) => groups.iter().any(|&g| held & g == g),
+            Node::Sel(groups) => groups.iter().any(|&g| all_held(held, g)),
             Node::And(v) => v.iter().all(|n| n.holds(held)),
             Node::Or(v) => v.iter().any(|n| n.holds(held)),
             Node::Not(n) => !n.holds(held),
