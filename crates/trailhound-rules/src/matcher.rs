@@ -157,6 +157,11 @@ pub struct NetSet {
     v6: Vec<(u8, HashSet<u128>)>,
     /// The IPv4 networks as (mask, masked address) while there are at most [`NetSet::FEW`].
     few_v4: Vec<(u32, u32)>,
+    /// Past [`NetSet::FEW`] IPv4 networks, one bit per /16 block of the address space: set when
+    /// a network overlaps the block. An address whose block is clear is in no network, and that
+    /// answer takes one load instead of a hash lookup per prefix length (a threat list of
+    /// scanners uses nine; most addresses a flow record names are on no list).
+    v4_blocks: Option<Box<[u64]>>,
     v4_len: usize,
     len: usize,
 }
@@ -189,7 +194,15 @@ impl NetSet {
                 if self.v4_len <= Self::FEW {
                     self.few_v4.push((mask, key));
                 } else {
-                    self.few_v4 = Vec::new();
+                    let few = std::mem::take(&mut self.few_v4);
+                    let blocks = self.v4_blocks.get_or_insert_with(|| {
+                        let mut b = vec![0u64; (1 << 16) / 64].into_boxed_slice();
+                        for (m, k) in few {
+                            mark_blocks(&mut b, m, k);
+                        }
+                        b
+                    });
+                    mark_blocks(blocks, mask, key);
                 }
                 match self.v4.iter_mut().find(|(p, _)| *p == n.prefix) {
                     Some((_, set)) => {
@@ -223,6 +236,15 @@ impl NetSet {
                 if self.v4_len <= Self::FEW {
                     return self.few_v4.iter().any(|&(mask, key)| a & mask == key);
                 }
+                if let Some(blocks) = &self.v4_blocks {
+                    let block = (a >> 16) as usize;
+                    if blocks
+                        .get(block / 64)
+                        .is_none_or(|w| w >> (block % 64) & 1 == 0)
+                    {
+                        return false;
+                    }
+                }
                 self.v4.iter().any(|(p, set)| {
                     let mask = if *p == 0 {
                         0
@@ -254,6 +276,16 @@ impl NetSet {
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// Sets the bits of the /16 blocks that the IPv4 network `key`/`mask` overlaps.
+fn mark_blocks(blocks: &mut [u64], mask: u32, key: u32) {
+    let (lo, hi) = (key >> 16, (key | !mask) >> 16);
+    for block in lo..=hi {
+        if let Some(w) = blocks.get_mut(block as usize / 64) {
+            *w |= 1 << (block % 64);
+        }
     }
 }
 
@@ -849,6 +881,53 @@ mod tests {
                     assert_eq!(set.contains(*ip), want, "{ip} in {part:?}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn many_networks_answer_as_each_network_does() {
+        // Thousands of networks of every prefix length, as threat lists hold, so the /16 block
+        // filter answers; probes at random, inside networks, and on their edges.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let nets: Vec<Net> = (0..3000)
+            .map(|i| {
+                let r = next();
+                // Mostly long prefixes, now and then a short one (/4 to /15; /0 first).
+                let prefix = match i {
+                    0 => 0,
+                    _ if r % 50 == 0 => 4 + (r >> 8) % 12,
+                    _ => 16 + (r >> 8) % 17,
+                } as u8;
+                let addr = std::net::Ipv4Addr::from((r >> 32) as u32);
+                Net::parse(&format!("{addr}/{prefix}")).unwrap()
+            })
+            .collect();
+        for part in [&nets[1..40], &nets[1..], &nets[..]] {
+            let set = NetSet::new(part);
+            let mut probes: Vec<u32> = (0..5000).map(|_| next() as u32).collect();
+            for net in part.iter().step_by(7) {
+                if let IpAddr::V4(a) = net.addr {
+                    let a = u32::from(a);
+                    let last = a | (u32::MAX.checked_shr(u32::from(net.prefix)).unwrap_or(0));
+                    probes.extend([a, last, a.wrapping_sub(1), last.wrapping_add(1)]);
+                }
+            }
+            let (n, mut held) = (probes.len(), 0);
+            for p in probes {
+                let ip = IpAddr::V4(p.into());
+                let want = part.iter().any(|net| net.contains(ip));
+                assert_eq!(set.contains(ip), want, "{ip}");
+                held += usize::from(want);
+            }
+            assert!(held > 100, "probes land inside networks ({held})");
+            // The whole list starts with a /0, which holds every address.
+            assert!(part.len() < nets.len() || held == n, "{held} of {n}");
         }
     }
 
