@@ -1689,11 +1689,7 @@ impl State {
             if i > 0 {
                 group.push(SEP);
             }
-            let mut vals = Vals::new();
-            ev.values_ref(f, &mut vals);
-            if let Some(t) = vals.iter().find_map(|v| v.text()) {
-                group.push_str(t);
-            }
+            ev.with_first_text(f, |t| group.push_str(t.unwrap_or_default()));
         }
         if let Some(hi) = c.history {
             let gid = group_id(&group);
@@ -1833,15 +1829,13 @@ impl State {
     }
 }
 
-/// A field's first text, handed to `g` without copying it.
+/// A field's first text, handed to `g` without copying it (see [`Event::with_first_text`]).
 fn with_text<R>(
     ev: &Event<'_, '_>,
     f: &crate::fields::FieldRef,
     g: impl FnOnce(Option<&str>) -> R,
 ) -> R {
-    let mut vals = Vals::new();
-    ev.values_ref(f, &mut vals);
-    g(vals.iter().find_map(|v| v.text()))
+    ev.with_first_text(f, g)
 }
 
 /// Whether a `first_seen` tuple with `new` values not seen in the learning period is reported
