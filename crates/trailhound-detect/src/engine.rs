@@ -715,6 +715,43 @@ fn group_id(key: &str) -> GroupId {
     hash_id(key)
 }
 
+/// The [`GroupId`] of a flow record's group from its parsed addresses instead of their text,
+/// when the group-by is one or two address columns (`srcaddr`, `dstaddr`): the DoS and
+/// port-scan rules group every record they see by its source and destination, and reading,
+/// joining and hashing the two texts was most of finding the group. `None` for other group-bys
+/// (their text is joined then). An address's text and its parsed form stand for each other (the
+/// parser rejects a record whose address does not parse; `-` and absent are `None` in both), so
+/// the groups are the same ones, except that an IPv6 address written two ways is one group here.
+/// A correlation's group-by is fixed, so all its flow records find their group the same way.
+fn flow_group_id(r: &FlowRecord<'_>, refs: &[crate::fields::FieldRef]) -> Option<GroupId> {
+    use crate::fields::FieldRef;
+    use trailhound_model::FlowField;
+    // Each address as (kind, bits): 0 absent, 1 IPv4, 2 IPv6.
+    let key = |f: &FieldRef| -> Option<(u64, u128)> {
+        let a = match f {
+            FieldRef::Flow(FlowField::Srcaddr, _) => r.srcaddr,
+            FieldRef::Flow(FlowField::Dstaddr, _) => r.dstaddr,
+            _ => return None,
+        };
+        Some(match a {
+            None => (0, 0),
+            Some(std::net::IpAddr::V4(v)) => (1, u128::from(u32::from(v))),
+            Some(std::net::IpAddr::V6(v)) => (2, u128::from(v)),
+        })
+    };
+    match refs {
+        [a] => {
+            let (ka, a) = key(a)?;
+            Some(hash_id(&(ka, a)))
+        }
+        [a, b] => {
+            let ((ka, a), (kb, b)) = (key(a)?, key(b)?);
+            Some(hash_id(&(ka << 8 | kb, a, b)))
+        }
+        _ => None,
+    }
+}
+
 /// A 128-bit hash of `v` that stands for it (see [`GroupId`]): two 64-bit halves from
 /// differently seeded hashes, seeds drawn once per process.
 fn hash_id<T: std::hash::Hash + ?Sized>(v: &T) -> u128 {
@@ -1683,6 +1720,18 @@ impl State {
             self.seen_memo = Some((rec, h, group, values));
             return;
         }
+        if let Event::Flow(r) = ev
+            && let Some(gid) = flow_group_id(r, &c.group_refs)
+        {
+            if let Some(hi) = c.history {
+                let values = self.see(c, hi, ev, t, gid);
+                self.feed_novel(plan, ci, pos, hit, gid, &values);
+                self.seen_memo = Some((self.memo.record, hi, gid, values));
+            } else {
+                self.feed_group(plan, ci, pos, hit, gid);
+            }
+            return;
+        }
         let mut group = std::mem::take(&mut self.key_buf);
         group.clear();
         for (i, f) in c.group_refs.iter().enumerate() {
@@ -1699,7 +1748,7 @@ impl State {
             self.seen_memo = Some((self.memo.record, hi, gid, values));
             return;
         }
-        self.feed_group(plan, ci, pos, hit, &group);
+        self.feed_group(plan, ci, pos, hit, group_id(&group));
         self.key_buf = group;
     }
 
@@ -1778,7 +1827,7 @@ impl State {
     }
 
     /// Feeds a window correlation with an event of group `group`.
-    fn feed_group(&mut self, plan: &Plan, ci: u32, pos: u32, hit: Hit<'_, '_, '_>, group: &str) {
+    fn feed_group(&mut self, plan: &Plan, ci: u32, pos: u32, hit: Hit<'_, '_, '_>, group: GroupId) {
         let Hit {
             ev,
             t,
@@ -1802,7 +1851,7 @@ impl State {
             }),
             None => (0.0, None),
         };
-        let buckets = self.corr[ci as usize].entry(group_id(group)).or_default();
+        let buckets = self.corr[ci as usize].entry(group).or_default();
         let bucket = buckets.entry(b);
         bucket.count += 1;
         match c.corr.kind {
@@ -2335,6 +2384,61 @@ finding: {type: "Recon:EC2/Portscan", severity: 2.0}
             held > evaluated / 50 && held < evaluated / 2,
             "{held} of {evaluated}"
         );
+    }
+
+    #[test]
+    fn flow_groups_by_address_are_the_groups_by_text() {
+        use crate::fields::FieldRef;
+        let f = |name| FieldRef::resolve(LogKind::VpcFlow, Some(name));
+        let schema = FlowSchema::default_v2();
+        let addrs = [
+            "10.0.0.5",
+            "10.0.0.50",
+            "198.51.100.7",
+            "2001:db8::1",
+            "::1",
+            "-",
+        ];
+        let mut lines = Vec::new();
+        for a in addrs {
+            for b in addrs {
+                lines.push(format!(
+                    "2 123456789012 eni-1 {a} {b} 40000 443 6 3 180 1718000000 1718000060 ACCEPT OK"
+                ));
+            }
+        }
+        let by = |refs: &[FieldRef]| {
+            let mut ends = Vec::new();
+            lines
+                .iter()
+                .map(|line| {
+                    let r = FlowRecord::parse(line, &schema, &mut ends).expect("a valid line");
+                    let ev = Event::Flow(&r);
+                    let text: Vec<String> = refs
+                        .iter()
+                        .map(|f| ev.with_first_text(f, |t| t.unwrap_or_default().to_owned()))
+                        .collect();
+                    (text.join("\u{1f}"), flow_group_id(&r, refs))
+                })
+                .collect::<Vec<_>>()
+        };
+        for refs in [
+            vec![f("srcaddr"), f("dstaddr")],
+            vec![f("dstaddr")],
+            vec![f("dstaddr"), f("srcaddr")],
+        ] {
+            let keys = by(&refs);
+            for (ta, ia) in &keys {
+                for (tb, ib) in &keys {
+                    let (ia, ib) = (ia.expect("an address group-by"), ib.expect("the same"));
+                    assert_eq!(ta == tb, ia == ib, "{ta:?} {tb:?}");
+                }
+            }
+        }
+        // Other group-bys are joined as text.
+        for refs in [vec![f("interface-id")], vec![f("srcaddr"), f("dstport")]] {
+            assert!(by(&refs).iter().all(|(_, id)| id.is_none()));
+        }
     }
 
     #[test]
