@@ -779,8 +779,42 @@ impl Plan {
                     (true, Some(p)) => p,
                     (true, None) => "always".to_string(),
                 }
+            } else if kind == LogKind::VpcFlow {
+                // The column values that pin the rule (the typed index, or the text one).
+                let i = i as u32;
+                let by: Vec<String> = match &self.flow_index_typed {
+                    Some(t) => t
+                        .iter()
+                        .filter_map(|(f, m)| {
+                            let n = m.values().filter(|v| v.contains(&i)).count();
+                            (n > 0).then(|| format!("{} in {n}", f.name()))
+                        })
+                        .collect(),
+                    None => self
+                        .flow_index
+                        .iter()
+                        .filter_map(|(f, m)| {
+                            let n = m.values().filter(|v| v.contains(&i)).count();
+                            (n > 0).then(|| format!("{f:?} in {n}"))
+                        })
+                        .collect(),
+                };
+                if by.is_empty() {
+                    "always".to_string()
+                } else {
+                    by.join(", ")
+                }
             } else {
-                "always".to_string()
+                let n = self
+                    .dns_by_domain
+                    .values()
+                    .filter(|v| v.contains(&(i as u32)))
+                    .count();
+                if n > 0 {
+                    format!("query_name domain in {n}")
+                } else {
+                    "always".to_string()
+                }
             };
             let _ = writeln!(
                 o,
@@ -875,6 +909,35 @@ mod tests {
             ..Default::default()
         });
         Plan::new(&set, &[])
+    }
+
+    #[test]
+    fn explain_names_each_rules_index() {
+        let text = bundled_plan().explain();
+        // The index line of one rule, by its id.
+        let index_of = |id: &str| {
+            let at = text.find(&format!("] {id} (")).expect("the rule is listed");
+            text[at..]
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("index: "))
+                .map(str::to_owned)
+        };
+        assert_eq!(index_of("th-ct-0001").as_deref(), Some("eventName in 2"));
+        assert_eq!(
+            index_of("th-flow-ssh-connection").as_deref(),
+            Some("dstport in 1")
+        );
+        assert_eq!(
+            index_of("th-flow-dos-tcp").as_deref(),
+            Some("protocol in 1")
+        );
+        assert_eq!(index_of("th-flow-0003").as_deref(), Some("always"));
+        assert!(
+            index_of("th-dns-0005").is_some_and(|s| s.starts_with("query_name domain in ")),
+            "{:?}",
+            index_of("th-dns-0005")
+        );
+        assert_eq!(index_of("th-dns-0004").as_deref(), Some("always"));
     }
 
     #[test]
