@@ -2235,7 +2235,8 @@ mod tests {
         f(&r)
     }
 
-    /// A flow rule of every condition shape: several groups, `or`, `not`, numbers and networks.
+    /// Flow rules of every condition shape: several groups, `or`, `not`, numbers and networks,
+    /// as a tree and as the flat `and` of selections and negated ones.
     const FLOW_SHAPES: &str = r#"
 title: Condition shapes
 id: test-flow-shapes
@@ -2257,16 +2258,16 @@ title: Selections and negated selections of several groups
 id: test-flow-flat
 logsource: {product: aws, service: vpcflowlogs}
 detection:
-  one_of:
-    - {dstport: 22, protocol: 6}
-    - {dstport: [53, 853], protocol: 17}
-    - {packets|gt: 100000}
+  any_of:
+    - {dstport: [80, 3389], protocol: 6}
+    - {protocol: 1}
+    - {bytes|gte: 1000}
   accepted:
     action: ACCEPT
   quiet:
     - {dstport: 443}
     - {srcaddr|cidr: [10.0.0.0/8, 192.168.0.0/16], bytes|lt: 4}
-  condition: one_of and accepted and not quiet
+  condition: any_of and accepted and not quiet
 level: low
 finding: {type: "Recon:EC2/Portscan", severity: 2.0}
 "#;
