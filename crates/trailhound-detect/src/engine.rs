@@ -701,7 +701,8 @@ impl Buckets {
 type Groups = HashMap<GroupId, Buckets, GroupIdHash>;
 
 /// A window correlation group's identity: a 128-bit hash of its group-by values joined with
-/// U+001F. The text is never needed again (a finding's key comes from its earliest event), and a
+/// U+001F (of a flow record's parsed addresses when those are the group-by, see
+/// [`flow_group_id`]). The text is never needed again (a finding's key comes from its earliest event), and a
 /// flow scan holds hundreds of thousands of groups: one per source and destination pair for the
 /// DoS and port-scan rules. Keyed by text, each group cost an allocation, and every lookup hashed
 /// and compared a 20–40 byte string; a 16-byte id costs neither. The two 64-bit halves come
@@ -1720,36 +1721,30 @@ impl State {
             self.seen_memo = Some((rec, h, group, values));
             return;
         }
-        if let Event::Flow(r) = ev
-            && let Some(gid) = flow_group_id(r, &c.group_refs)
-        {
-            if let Some(hi) = c.history {
-                let values = self.see(c, hi, ev, t, gid);
-                self.feed_novel(plan, ci, pos, hit, gid, &values);
-                self.seen_memo = Some((self.memo.record, hi, gid, values));
-            } else {
-                self.feed_group(plan, ci, pos, hit, gid);
+        let flow = match ev {
+            Event::Flow(r) => flow_group_id(r, &c.group_refs),
+            _ => None,
+        };
+        let gid = flow.unwrap_or_else(|| {
+            let mut group = std::mem::take(&mut self.key_buf);
+            group.clear();
+            for (i, f) in c.group_refs.iter().enumerate() {
+                if i > 0 {
+                    group.push(SEP);
+                }
+                ev.with_first_text(f, |t| group.push_str(t.unwrap_or_default()));
             }
-            return;
-        }
-        let mut group = std::mem::take(&mut self.key_buf);
-        group.clear();
-        for (i, f) in c.group_refs.iter().enumerate() {
-            if i > 0 {
-                group.push(SEP);
-            }
-            ev.with_first_text(f, |t| group.push_str(t.unwrap_or_default()));
-        }
-        if let Some(hi) = c.history {
             let gid = group_id(&group);
             self.key_buf = group;
+            gid
+        });
+        if let Some(hi) = c.history {
             let values = self.see(c, hi, ev, t, gid);
             self.feed_novel(plan, ci, pos, hit, gid, &values);
             self.seen_memo = Some((self.memo.record, hi, gid, values));
             return;
         }
-        self.feed_group(plan, ci, pos, hit, group_id(&group));
-        self.key_buf = group;
+        self.feed_group(plan, ci, pos, hit, gid);
     }
 
     /// Updates a `first_seen` history with an event; returns the hashes of its signal values.
