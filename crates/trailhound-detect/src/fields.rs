@@ -61,10 +61,19 @@ pub enum Computed {
     CallerName,
 }
 
-/// `:assumed-role/` and `:user/`, found with a searcher built once: these are looked for in the
-/// principal ARN of most CloudTrail records (every `first_seen` rule groups by the principal),
-/// and `str::split_once` built its searcher per call.
-fn find_in(arn: &str, which: usize) -> Option<(&str, &str)> {
+/// The markers looked for in principal ARNs.
+#[derive(Debug, Clone, Copy)]
+enum Marker {
+    AssumedRole,
+    User,
+}
+
+/// `arn` split around the first `:assumed-role/` or `:user/`, found with a searcher built once:
+/// these are looked for in the principal ARN of most CloudTrail records (every `first_seen` rule
+/// groups by the principal), and `str::split_once` built its searcher per call.
+fn split_at_marker(arn: &str, marker: Marker) -> Option<(&str, &str)> {
+    const ASSUMED_ROLE: &[u8] = b":assumed-role/";
+    const USER: &[u8] = b":user/";
     static FINDERS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
         std::sync::LazyLock::new(|| {
             [
@@ -72,27 +81,29 @@ fn find_in(arn: &str, which: usize) -> Option<(&str, &str)> {
                 memchr::memmem::Finder::new(USER),
             ]
         });
-    let needle = [ASSUMED_ROLE, USER][which];
-    let at = FINDERS[which].find(arn.as_bytes())?;
-    Some((arn.get(..at)?, arn.get(at + needle.len()..)?))
+    let (finder, len) = match marker {
+        Marker::AssumedRole => (&FINDERS[0], ASSUMED_ROLE.len()),
+        Marker::User => (&FINDERS[1], USER.len()),
+    };
+    let at = finder.find(arn.as_bytes())?;
+    Some((arn.get(..at)?, arn.get(at + len..)?))
 }
-
-const ASSUMED_ROLE: &[u8] = b":assumed-role/";
-const USER: &[u8] = b":user/";
 
 /// The last path segment of a user or session ARN, `root` for the root user.
 fn caller_name(arn: &str) -> Option<&str> {
     if arn.ends_with(":root") {
         return Some("root");
     }
-    let (_, rest) = find_in(arn, 0).or_else(|| find_in(arn, 1))?;
+    let (_, rest) =
+        split_at_marker(arn, Marker::AssumedRole).or_else(|| split_at_marker(arn, Marker::User))?;
     rest.rsplit('/').next().filter(|s| !s.is_empty())
 }
 
 /// Writes the role ARN of an assumed-role session ARN (the role's path is not in the session
-/// ARN) to `out`; `None` (nothing written) when `arn` is not a session ARN.
+/// ARN) to `out`; `None` when `arn` is not a session ARN (nothing is written then) or `out`
+/// refused a write.
 fn role_of_session<W: std::fmt::Write>(arn: &str, out: &mut W) -> Option<()> {
-    let (head, rest) = find_in(arn, 0)?;
+    let (head, rest) = split_at_marker(arn, Marker::AssumedRole)?;
     let (partition_sts, account) = head.rsplit_once(':')?;
     let partition = partition_sts.strip_suffix(":sts:")?;
     let role = rest.split('/').next()?;
@@ -146,8 +157,9 @@ fn ua_family<W: std::fmt::Write>(ua: &str, out: &mut W) -> std::fmt::Result {
 }
 
 /// Text built on the stack: the computed fields that correlations hash for each record, which
-/// allocated a string each (a tenth of the allocations of a CloudTrail scan with the pack). A
-/// write that does not fit fails, and the caller builds the text on the heap instead.
+/// allocated a string each (perf on a CloudTrail scan with the pack: 30 % of the time spent in
+/// the allocator was under `ip_prefix` and `ua_family` alone). A write that does not fit fails,
+/// and the caller builds the text on the heap instead.
 struct StackText {
     buf: [u8; 256],
     len: usize,
