@@ -795,7 +795,11 @@ impl Plan {
                         .iter()
                         .filter_map(|(f, m)| {
                             let n = m.values().filter(|v| v.contains(&i)).count();
-                            (n > 0).then(|| format!("{f:?} in {n}"))
+                            let name = match f {
+                                FieldRef::Flow(field, _) => field.name(),
+                                _ => "a column",
+                            };
+                            (n > 0).then(|| format!("{name} in {n}"))
                         })
                         .collect(),
                 };
