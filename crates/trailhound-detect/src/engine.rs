@@ -1759,7 +1759,7 @@ impl State {
         let values: SmallVec<[u64; 4]> = c
             .field_refs
             .iter()
-            .map(|f| with_text(ev, f, |t| value_hash(t.unwrap_or_default())))
+            .map(|f| ev.with_first_text(f, |t| value_hash(t.unwrap_or_default())))
             .collect();
         let nf = values.len();
         let hist = &mut self.hist[hi];
@@ -1839,7 +1839,7 @@ impl State {
         let sum = c.corr.kind == CorrelationKind::ValueSum;
         // value_sum adds the field's number; value_count keeps the value's hash.
         let (add, hash) = match &c.field_ref {
-            Some(f) => with_text(ev, f, |t| match (t, sum) {
+            Some(f) => ev.with_first_text(f, |t| match (t, sum) {
                 (Some(t), true) => (t.trim().parse::<f64>().unwrap_or(0.0), None),
                 (Some(t), false) => (0.0, Some(value_hash(t))),
                 (None, _) => (0.0, None),
@@ -1871,15 +1871,6 @@ impl State {
         }
         bucket.last = bucket.last.max(t);
     }
-}
-
-/// A field's first text, handed to `g` without copying it (see [`Event::with_first_text`]).
-fn with_text<R>(
-    ev: &Event<'_, '_>,
-    f: &crate::fields::FieldRef,
-    g: impl FnOnce(Option<&str>) -> R,
-) -> R {
-    ev.with_first_text(f, g)
 }
 
 /// Whether a `first_seen` tuple with `new` values not seen in the learning period is reported

@@ -782,27 +782,29 @@ impl Plan {
             } else if kind == LogKind::VpcFlow {
                 // The column values that pin the rule (the typed index, or the text one).
                 let i = i as u32;
-                let by: Vec<String> = match &self.flow_index_typed {
+                // (column, how many of its values pin the rule)
+                let pins: Vec<(&str, usize)> = match &self.flow_index_typed {
                     Some(t) => t
                         .iter()
-                        .filter_map(|(f, m)| {
-                            let n = m.values().filter(|v| v.contains(&i)).count();
-                            (n > 0).then(|| format!("{} in {n}", f.name()))
-                        })
+                        .map(|(f, m)| (f.name(), m.values().filter(|v| v.contains(&i)).count()))
                         .collect(),
                     None => self
                         .flow_index
                         .iter()
-                        .filter_map(|(f, m)| {
-                            let n = m.values().filter(|v| v.contains(&i)).count();
+                        .map(|(f, m)| {
                             let name = match f {
                                 FieldRef::Flow(field, _) => field.name(),
                                 _ => "a column",
                             };
-                            (n > 0).then(|| format!("{name} in {n}"))
+                            (name, m.values().filter(|v| v.contains(&i)).count())
                         })
                         .collect(),
                 };
+                let by: Vec<String> = pins
+                    .into_iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(name, n)| format!("{name} in {n}"))
+                    .collect();
                 if by.is_empty() {
                     "always".to_string()
                 } else {

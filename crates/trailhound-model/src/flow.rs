@@ -356,6 +356,17 @@ fn ipv4(s: &[u8]) -> Option<std::net::Ipv4Addr> {
 }
 
 /// The error for field `f`'s value `v`, which did not parse (or was out of range).
+/// Where column `i` of a line split at `ends` ([`split_spaces`]) lies, `None` past the last.
+#[inline]
+fn column_range(ends: &[u32], i: usize) -> Option<std::ops::Range<usize>> {
+    let end = *ends.get(i)? as usize;
+    let start = match i.checked_sub(1) {
+        Some(p) => *ends.get(p)? as usize + 1,
+        None => 0,
+    };
+    Some(start..end)
+}
+
 #[cold]
 fn bad_value(f: FlowField, v: Option<&[u8]>) -> RecordError {
     RecordError::BadValue {
@@ -420,12 +431,7 @@ impl<'a> FlowRecord<'a> {
         // A known field's bytes, `None` when the format lacks it or the value is `-`.
         let text = |f: FlowField| -> Option<&'a [u8]> {
             let i = usize::from(*schema.index.get(f as usize).filter(|i| **i != NONE)?);
-            let end = *ends.get(i)? as usize;
-            let start = match i.checked_sub(1) {
-                Some(p) => *ends.get(p)? as usize + 1,
-                None => 0,
-            };
-            bytes.get(start..end).filter(|s| *s != b"-")
+            bytes.get(column_range(ends, i)?).filter(|s| *s != b"-")
         };
         // Failures carry only the field (one byte to pass back); the error is built once, cold.
         let num = |f: FlowField, max: u64| -> Result<Option<u64>, FlowField> {
@@ -483,13 +489,7 @@ impl<'a> FlowRecord<'a> {
     /// The text of column `i`, `None` for `-` or out of range.
     #[inline]
     pub fn column_text(&self, i: usize) -> Option<&'a str> {
-        let end = *self.ends.get(i)? as usize;
-        let start = if i == 0 {
-            0
-        } else {
-            self.ends[i - 1] as usize + 1
-        };
-        let s = self.line.get(start..end)?;
+        let s = self.line.get(column_range(self.ends, i)?)?;
         if s == "-" { None } else { Some(s) }
     }
 
