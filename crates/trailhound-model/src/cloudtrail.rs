@@ -150,9 +150,68 @@ pub struct CloudTrailRecord<'a> {
     pub identity: Identity<'a>,
 }
 
-/// A string member: `None` when absent or `null`, an error when it is not a string.
-pub(crate) fn string<'a>(m: &Members<'a>, key: &'static str) -> Result<S<'a>, RecordError> {
-    match m.get(key) {
+/// The raw texts of the members a record is built from, found in one pass over its members.
+///
+/// Asked one by one, each of the 17 names was a walk over the record's (about 20) members, and
+/// the names a record lacks (`@timestamp`, `detail-type`, often `errorCode`) a walk over all of
+/// them: a few hundred key comparisons per record. One walk with a `match` on each key compares
+/// its length and then a few machine words.
+#[derive(Default)]
+struct Core<'a> {
+    event_time: Option<&'a str>,
+    timestamp: Option<&'a str>,
+    event_name: Option<&'a str>,
+    user_identity: Option<&'a str>,
+    detail_type: Option<&'a str>,
+    detail: Option<&'a str>,
+    event_version: Option<&'a str>,
+    event_source: Option<&'a str>,
+    aws_region: Option<&'a str>,
+    source_ip: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    error_code: Option<&'a str>,
+    error_message: Option<&'a str>,
+    event_id: Option<&'a str>,
+    event_type: Option<&'a str>,
+    recipient_account_id: Option<&'a str>,
+    read_only: Option<&'a str>,
+}
+
+impl<'a> Core<'a> {
+    /// The members' texts; of a name given twice, the first (as [`Members::get`] answers).
+    fn of(m: &Members<'a>) -> Self {
+        let mut c = Core::default();
+        for (k, v) in m.iter() {
+            let slot = match k {
+                "eventTime" => &mut c.event_time,
+                "@timestamp" => &mut c.timestamp,
+                "eventName" => &mut c.event_name,
+                "userIdentity" => &mut c.user_identity,
+                "detail-type" => &mut c.detail_type,
+                "detail" => &mut c.detail,
+                "eventVersion" => &mut c.event_version,
+                "eventSource" => &mut c.event_source,
+                "awsRegion" => &mut c.aws_region,
+                "sourceIPAddress" => &mut c.source_ip,
+                "userAgent" => &mut c.user_agent,
+                "errorCode" => &mut c.error_code,
+                "errorMessage" => &mut c.error_message,
+                "eventID" => &mut c.event_id,
+                "eventType" => &mut c.event_type,
+                "recipientAccountId" => &mut c.recipient_account_id,
+                "readOnly" => &mut c.read_only,
+                _ => continue,
+            };
+            slot.get_or_insert(v);
+        }
+        c
+    }
+}
+
+/// A string member's value (its raw text `raw`, named `key`): `None` when absent or `null`, an
+/// error when it is not a string.
+pub(crate) fn string<'a>(raw: Option<&'a str>, key: &'static str) -> Result<S<'a>, RecordError> {
+    match raw {
         None | Some("null") => Ok(None),
         Some(v) if v.starts_with('"') => leaf_text(v)
             .map(Some)
@@ -164,17 +223,16 @@ pub(crate) fn string<'a>(m: &Members<'a>, key: &'static str) -> Result<S<'a>, Re
     }
 }
 
-/// A scalar member as text (strings unescaped, numbers and booleans as written); objects and
-/// arrays read as absent.
-pub(crate) fn lenient<'a>(m: &Members<'a>, key: &str) -> S<'a> {
-    m.get(key)
-        .filter(|v| !v.starts_with(['{', '[']))
+/// A scalar member's value as text (strings unescaped, numbers and booleans as written); objects
+/// and arrays read as absent.
+pub(crate) fn lenient(raw: Option<&str>) -> S<'_> {
+    raw.filter(|v| !v.starts_with(['{', '[']))
         .and_then(leaf_text)
 }
 
-/// A boolean member, also spelled as a string (`"true"`).
-pub(crate) fn boolean(m: &Members<'_>, key: &'static str) -> Result<Option<bool>, RecordError> {
-    match m.get(key) {
+/// A boolean member's value, also spelled as a string (`"true"`).
+pub(crate) fn boolean(raw: Option<&str>, key: &'static str) -> Result<Option<bool>, RecordError> {
+    match raw {
         None | Some("null") => Ok(None),
         Some(v) => sonic_rs::from_str::<LenientBool>(v)
             .map(|b| Some(b.0))
@@ -216,19 +274,21 @@ impl<'a> CloudTrailRecord<'a> {
         if m.is_not_object() {
             return Err(RecordError::Shape("record is not a JSON object"));
         }
-        if let (Some(_), Some(detail)) = (m.get("detail-type"), m.get("detail")) {
+        let c = Core::of(&m);
+        if let (Some(_), Some(detail)) = (c.detail_type, c.detail) {
             if !detail.starts_with('{') {
                 return Err(RecordError::Shape("EventBridge detail is not an object"));
             }
             return Self::from_members(Members::parse(detail)?);
         }
-        let time_text = string(&m, "eventTime")?
-            .or(string(&m, "@timestamp")?)
+        let time_text = string(c.event_time, "eventTime")?
+            .or(string(c.timestamp, "@timestamp")?)
             .ok_or(RecordError::Missing("eventTime"))?;
         let time = parse_timestamp(&time_text)
             .ok_or_else(|| RecordError::BadTime(time_text.to_string()))?;
-        let event_name = string(&m, "eventName")?.ok_or(RecordError::Missing("eventName"))?;
-        let id: RawIdentity<'a> = match m.get("userIdentity") {
+        let event_name =
+            string(c.event_name, "eventName")?.ok_or(RecordError::Missing("eventName"))?;
+        let id: RawIdentity<'a> = match c.user_identity {
             None | Some("null") => RawIdentity::default(),
             Some(raw) => sonic_rs::from_str(raw).map_err(|e| {
                 RecordError::Json(format!("userIdentity: {}", crate::json::short_error(&e)))
@@ -243,18 +303,18 @@ impl<'a> CloudTrailRecord<'a> {
         };
         Ok(CloudTrailRecord {
             time,
-            event_version: lenient(&m, "eventVersion"),
-            event_source: string(&m, "eventSource")?,
+            event_version: lenient(c.event_version),
+            event_source: string(c.event_source, "eventSource")?,
             event_name,
-            aws_region: string(&m, "awsRegion")?,
-            source_ip: non_empty(string(&m, "sourceIPAddress")?),
-            user_agent: string(&m, "userAgent")?,
-            error_code: non_empty(string(&m, "errorCode")?),
-            error_message: string(&m, "errorMessage")?,
-            event_id: string(&m, "eventID")?,
-            event_type: string(&m, "eventType")?,
-            recipient_account_id: lenient(&m, "recipientAccountId"),
-            read_only: boolean(&m, "readOnly")?,
+            aws_region: string(c.aws_region, "awsRegion")?,
+            source_ip: non_empty(string(c.source_ip, "sourceIPAddress")?),
+            user_agent: string(c.user_agent, "userAgent")?,
+            error_code: non_empty(string(c.error_code, "errorCode")?),
+            error_message: string(c.error_message, "errorMessage")?,
+            event_id: string(c.event_id, "eventID")?,
+            event_type: string(c.event_type, "eventType")?,
+            recipient_account_id: lenient(c.recipient_account_id),
+            read_only: boolean(c.read_only, "readOnly")?,
             identity: Identity {
                 kind: id.kind,
                 principal_id: id.principal_id,
@@ -333,6 +393,45 @@ mod tests {
         );
         assert_eq!(r.get_str("brandNewField.x").as_deref(), Some("[1,2,3]"));
         assert_eq!(r.account(), Some("111122223333"));
+    }
+
+    #[test]
+    fn core_members_are_found_as_by_name() {
+        // Each slot holds what asking for its name gives: the first of a repeated name, nothing
+        // for an absent one, whatever the members' order.
+        let records = [
+            FULL.to_string(),
+            r#"{"readOnly":false,"eventName":"A","eventName":"B","eventTime":"2020-01-01T00:00:00Z","x":{"eventName":"C"},"errorCode":"E","errorMessage":"m","@timestamp":"t","detail":1,"detail-type":"d"}"#.to_string(),
+            r#"{"recipientAccountId":"1","eventType":"T","eventID":"i","userAgent":"u","sourceIPAddress":"s","awsRegion":"r","eventSource":"e","eventVersion":"v","userIdentity":null}"#.to_string(),
+        ];
+        for raw in &records {
+            let m = Members::parse(raw).unwrap();
+            let c = Core::of(&m);
+            let slots = [
+                ("eventTime", c.event_time),
+                ("@timestamp", c.timestamp),
+                ("eventName", c.event_name),
+                ("userIdentity", c.user_identity),
+                ("detail-type", c.detail_type),
+                ("detail", c.detail),
+                ("eventVersion", c.event_version),
+                ("eventSource", c.event_source),
+                ("awsRegion", c.aws_region),
+                ("sourceIPAddress", c.source_ip),
+                ("userAgent", c.user_agent),
+                ("errorCode", c.error_code),
+                ("errorMessage", c.error_message),
+                ("eventID", c.event_id),
+                ("eventType", c.event_type),
+                ("recipientAccountId", c.recipient_account_id),
+                ("readOnly", c.read_only),
+            ];
+            for (name, slot) in slots {
+                assert_eq!(slot, m.get(name), "{name} in {raw}");
+            }
+        }
+        let m = Members::parse(&records[1]).unwrap();
+        assert_eq!(Core::of(&m).event_name, Some(r#""A""#));
     }
 
     #[test]
