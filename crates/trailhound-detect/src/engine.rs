@@ -1020,6 +1020,29 @@ fn value_hash(v: &str) -> u64 {
     foldhash::fast::FixedState::with_seed(0x7472_6169_6c68_6f75).hash_one(v)
 }
 
+/// The hash a `value_count` bucket keeps for a number read typed ([`flow_number`]): not the hash
+/// of its text, but every event of a correlation reads its field the one way.
+fn number_hash(n: u64) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x7472_6169_6c68_6f75).hash_one(n)
+}
+
+/// A flow record's typed column (ports, protocol, packets, bytes, TCP flags) as the parser read
+/// it (`Some(None)` when the record has none); `None` for any other event or field. The DoS
+/// rules' `value_sum` of `packets` read each record's number as text and parsed it again, a
+/// tenth of what feeding them cost. The parser takes a column only as plain digits, which
+/// convert to the same `f64` as the text parses to.
+fn flow_number(ev: &Event<'_, '_>, f: &crate::fields::FieldRef) -> Option<Option<u64>> {
+    match (ev, f) {
+        (Event::Flow(r), crate::fields::FieldRef::Flow(field, _))
+            if crate::flowtest::is_typed(*field) =>
+        {
+            Some(crate::flowtest::number(r, *field))
+        }
+        _ => None,
+    }
+}
+
 /// The detection engine's per-thread state; also a [`RecordSink`].
 #[derive(Debug, Clone)]
 pub struct Detector {
@@ -1839,11 +1862,18 @@ impl State {
         let sum = c.corr.kind == CorrelationKind::ValueSum;
         // value_sum adds the field's number; value_count keeps the value's hash.
         let (add, hash) = match &c.field_ref {
-            Some(f) => ev.with_first_text(f, |t| match (t, sum) {
-                (Some(t), true) => (t.trim().parse::<f64>().unwrap_or(0.0), None),
-                (Some(t), false) => (0.0, Some(value_hash(t))),
-                (None, _) => (0.0, None),
-            }),
+            Some(f) => match flow_number(ev, f) {
+                Some(n) => match (n, sum) {
+                    (Some(n), true) => (n as f64, None),
+                    (Some(n), false) => (0.0, Some(number_hash(n))),
+                    (None, _) => (0.0, None),
+                },
+                None => ev.with_first_text(f, |t| match (t, sum) {
+                    (Some(t), true) => (t.trim().parse::<f64>().unwrap_or(0.0), None),
+                    (Some(t), false) => (0.0, Some(value_hash(t))),
+                    (None, _) => (0.0, None),
+                }),
+            },
             None => (0.0, None),
         };
         let buckets = self.corr[ci as usize].entry(group).or_default();
@@ -2426,6 +2456,60 @@ finding: {type: "Recon:EC2/Portscan", severity: 2.0}
         for refs in [vec![f("interface-id")], vec![f("srcaddr"), f("dstport")]] {
             assert!(by(&refs).iter().all(|(_, id)| id.is_none()));
         }
+    }
+
+    #[test]
+    fn typed_flow_numbers_are_the_numbers_of_their_text() {
+        // What `feed_group` adds or hashes from a typed column is what it made of the column's
+        // text: the same sum, and equal hashes exactly for equal texts.
+        use crate::fields::FieldRef;
+        let lines = [
+            "2 123456789012 eni-1 10.0.0.5 198.51.100.7 40000 443 6 3 180 1718000000 1718000060 ACCEPT OK",
+            "2 123456789012 eni-1 10.0.0.5 198.51.100.7 0 0 1 9999999999999999999 9007199254740993 1718000000 1718000060 REJECT OK",
+            "2 123456789012 eni-1 10.0.0.5 198.51.100.7 - - - - - 1718000000 1718000060 ACCEPT OK",
+            "2 123456789012 eni-1 10.0.0.5 198.51.100.7 65535 22 17 150000 1 1718000000 1718000060 ACCEPT OK",
+        ];
+        let mut typed = 0;
+        for name in [
+            "srcport",
+            "dstport",
+            "protocol",
+            "packets",
+            "bytes",
+            "srcaddr",
+            "interface-id",
+        ] {
+            let f = FieldRef::resolve(LogKind::VpcFlow, Some(name));
+            let mut seen: Vec<(Option<String>, Option<u64>)> = Vec::new();
+            for line in lines {
+                with_flow(line, |r| {
+                    let ev = Event::Flow(r);
+                    let text = ev.with_first_text(&f, |t| t.map(str::to_owned));
+                    match flow_number(&ev, &f) {
+                        None => assert!(
+                            !matches!(
+                                name,
+                                "srcport" | "dstport" | "protocol" | "packets" | "bytes"
+                            ),
+                            "{name} is typed"
+                        ),
+                        Some(n) => {
+                            typed += 1;
+                            let want = text.as_deref().map(|t| t.parse::<f64>().unwrap_or(0.0));
+                            assert_eq!(n.map(|n| n as f64), want, "{name} in {line}");
+                            seen.push((text, n));
+                        }
+                    }
+                });
+            }
+            for (ta, na) in &seen {
+                for (tb, nb) in &seen {
+                    let (ha, hb) = (na.map(number_hash), nb.map(number_hash));
+                    assert_eq!(ta == tb, ha == hb, "{name}: {ta:?} {tb:?}");
+                }
+            }
+        }
+        assert_eq!(typed, 5 * lines.len());
     }
 
     #[test]
