@@ -198,8 +198,15 @@ fn expand(values: Vec<String>, lists: &Lists, line: usize) -> Result<Vec<String>
                 format!("no list named `{name}` for placeholder %{name}%"),
             )
         })?;
-        for e in entries {
-            out.push(format!("{}{}{}", &v[..start], e, &v[start + 2 + len..]));
+        let (before, after) = (&v[..start], &v[start + 2 + len..]);
+        if before.is_empty() && after.is_empty() {
+            // The whole value is the placeholder (as it nearly always is): the entries as they
+            // are, without formatting each (threat lists hold tens of thousands).
+            out.extend(entries.iter().cloned());
+        } else {
+            for e in entries {
+                out.push(format!("{before}{e}{after}"));
+            }
         }
     }
     Ok(out)
