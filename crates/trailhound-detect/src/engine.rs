@@ -2166,7 +2166,7 @@ fn prefiltered(plan: &Plan, ev: &Event<'_, '_>) -> smallvec::SmallVec<[u32; 8]> 
                 for ip in vals
                     .iter()
                     .filter_map(|v| v.text())
-                    .filter_map(|t| t.trim().parse::<std::net::IpAddr>().ok())
+                    .filter_map(|t| trailhound_model::flow::parse_ip(t.trim()))
                 {
                     cands.extend(
                         sets.iter()

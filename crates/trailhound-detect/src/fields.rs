@@ -118,8 +118,8 @@ fn role_of_session<W: std::fmt::Write>(arn: &str, out: &mut W) -> Option<()> {
 /// Writes the /24 (IPv4) or /48 (IPv6) network of `ip` to `out` (`ip` itself when it is not an
 /// address).
 fn ip_prefix<W: std::fmt::Write>(ip: &str, out: &mut W) -> std::fmt::Result {
-    match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(a)) => {
+    match trailhound_model::flow::parse_ip(ip) {
+        Some(std::net::IpAddr::V4(a)) => {
             // By hand for the same reason as `role_of_session`.
             for o in &a.octets()[..3] {
                 push_decimal(out, *o)?;
@@ -127,11 +127,11 @@ fn ip_prefix<W: std::fmt::Write>(ip: &str, out: &mut W) -> std::fmt::Result {
             }
             out.write_str("0/24")
         }
-        Ok(std::net::IpAddr::V6(a)) => {
+        Some(std::net::IpAddr::V6(a)) => {
             let s = a.segments();
             write!(out, "{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
         }
-        Err(_) => out.write_str(ip),
+        None => out.write_str(ip),
     }
 }
 

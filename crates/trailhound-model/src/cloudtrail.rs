@@ -340,7 +340,7 @@ impl<'a> CloudTrailRecord<'a> {
 
     /// `sourceIPAddress` as an address, or `None` when it is a service name or `AWS Internal`.
     pub fn source_ip_addr(&self) -> Option<std::net::IpAddr> {
-        self.source_ip.as_deref()?.parse().ok()
+        crate::flow::parse_ip(self.source_ip.as_deref()?)
     }
 
     /// The raw JSON text at a dotted path (`requestParameters.bucketName`), `None` when absent

@@ -114,7 +114,7 @@ impl Net {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: IpAddr = a.parse().ok()?;
+        let addr = trailhound_model::flow::parse_ip(a)?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
             Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max)?,
@@ -664,7 +664,7 @@ impl Test {
             Test::Cidr(set) => vals
                 .iter()
                 .filter_map(Val::text)
-                .filter_map(|t| t.trim().parse::<IpAddr>().ok())
+                .filter_map(|t| trailhound_model::flow::parse_ip(t.trim()))
                 .any(|ip| set.contains(ip)),
             Test::Domain(set) => vals.iter().filter_map(Val::text).any(|t| set.matches(t)),
             Test::FieldRef(fields) => fields.iter().any(|f| {
