@@ -541,7 +541,12 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
         }
     }
     let fail_on = args.fail_on.as_deref().map(parse_severity).transpose()?;
-    let (set, diags, trusted) = args.source.load()?;
+    // Rule files compile in parallel (trailhound_rules::load), on as many threads as the scan.
+    let startup = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()
+        .context("cannot start the rule-loading threads")?;
+    let (set, diags, trusted) = startup.install(|| args.source.load())?;
     let errors: Vec<_> = diags
         .iter()
         .filter(|d| d.level == trailhound::rules::Level::Error)
@@ -552,7 +557,8 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
         }
         bail!("{} rule errors (see `trailhound rules lint`)", errors.len());
     }
-    let plan = std::sync::Arc::new(trailhound::Plan::new(&set, &trusted));
+    let plan = std::sync::Arc::new(startup.install(|| trailhound::Plan::new(&set, &trusted)));
+    drop(startup);
     let opts = ScanOptions {
         threads: args.threads,
         range,

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use hashbrown::HashMap;
+use rayon::prelude::*;
 
 use trailhound_model::{LogKind, PerKind};
 
@@ -124,6 +125,43 @@ fn per_item<T>(
                 .collect()
         })
         .collect()
+}
+
+/// A detection's items in the order the engine tests them, and each item's signature (equal
+/// exactly for items that test the same thing, which then share one result per record).
+fn prepare(r: &Rule, d: &Detection) -> (Detection, Refs<String>) {
+    let mut det = d.clone();
+    if r.kind == LogKind::CloudTrail {
+        // The index already checked the API name, and nearly every rule pins the
+        // service: test the narrowing items first so that most records fail fast.
+        for sel in &mut det.selections {
+            for g in &mut sel.groups {
+                g.sort_by_key(|item| {
+                    matches!(item.field.as_deref(), Some("eventName" | "eventSource"))
+                });
+            }
+        }
+    }
+    if r.kind == LogKind::VpcFlow {
+        // Typed tests first, address tables last: most records fail on a port or
+        // the action before any network lookup.
+        for sel in &mut det.selections {
+            for g in &mut sel.groups {
+                g.sort_by_key(|item| {
+                    crate::flowtest::FlowTest::cost(item.field.as_deref(), &item.test)
+                });
+            }
+        }
+    }
+    let sigs = per_item(&det, |it| {
+        format!(
+            "{:?}\u{1f}{:?}\u{1f}{}",
+            r.kind,
+            it.field,
+            it.test.signature()
+        )
+    });
+    (det, sigs)
 }
 
 /// A detection rule ready to run.
@@ -482,7 +520,17 @@ impl Plan {
         let mut by_id: HashMap<String, u32> = HashMap::new();
         let mut items: HashMap<String, u32> = HashMap::new();
         let mut pending_ct: Vec<u32> = Vec::new();
-        for r in &set.rules {
+        // Each detection's items in evaluation order with their signatures, in parallel: the
+        // signature of a threat list's network test lists every network.
+        let prepared: Vec<_> = set
+            .rules
+            .par_iter()
+            .map(|r| match &r.body {
+                Body::Detection(d) => Some(prepare(r, d)),
+                Body::Correlation(_) => None,
+            })
+            .collect();
+        for (r, prepared) in set.rules.iter().zip(prepared) {
             if let Body::Detection(d) = &r.body {
                 let i = p.rules.len() as u32;
                 by_id.insert(r.id.clone(), i);
@@ -498,40 +546,20 @@ impl Plan {
                     LogKind::VpcFlow => p.flow.push(i),
                     LogKind::Dns => p.dns.push(i),
                 }
-                let mut det = d.clone();
-                if r.kind == LogKind::CloudTrail {
-                    // The index already checked the API name, and nearly every rule pins the
-                    // service: test the narrowing items first so that most records fail fast.
-                    for sel in &mut det.selections {
-                        for g in &mut sel.groups {
-                            g.sort_by_key(|item| {
-                                matches!(item.field.as_deref(), Some("eventName" | "eventSource"))
-                            });
-                        }
-                    }
-                }
-                if r.kind == LogKind::VpcFlow {
-                    // Typed tests first, address tables last: most records fail on a port or
-                    // the action before any network lookup.
-                    for sel in &mut det.selections {
-                        for g in &mut sel.groups {
-                            g.sort_by_key(|item| {
-                                crate::flowtest::FlowTest::cost(item.field.as_deref(), &item.test)
-                            });
-                        }
-                    }
-                }
+                let (det, sigs) = prepared.unwrap_or_else(|| prepare(r, d));
                 let refs = per_item(&det, |it| FieldRef::resolve(r.kind, it.field.as_deref()));
-                let item_ids = per_item(&det, |it| {
-                    let sig = format!(
-                        "{:?}\u{1f}{:?}\u{1f}{}",
-                        r.kind,
-                        it.field,
-                        it.test.signature()
-                    );
+                let mut id = |sig: String| {
                     let n = items.len() as u32;
                     *items.entry(sig).or_insert(n)
-                });
+                };
+                let item_ids: Refs<u32> = sigs
+                    .into_iter()
+                    .map(|s| {
+                        s.into_iter()
+                            .map(|g| g.into_iter().map(&mut id).collect())
+                            .collect()
+                    })
+                    .collect();
                 p.rules.push(DetectionRule {
                     rule: r.clone(),
                     det,

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Code, Diagnostic, Level, Problem};
+use rayon::prelude::*;
+
 use crate::lists::{Lists, parse_list};
 use crate::rule::{Body, Rule, parse_doc};
 use crate::yaml::load_docs;
@@ -57,18 +59,14 @@ fn rule_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-fn load_text(
-    path: &str,
-    text: &str,
-    lists: &Lists,
-    rules: &mut Vec<Rule>,
-    diags: &mut Vec<Diagnostic>,
-) {
+/// One rule file's rules and diagnostics.
+fn load_text(path: &str, text: &str, lists: &Lists) -> (Vec<Rule>, Vec<Diagnostic>) {
+    let (mut rules, mut diags) = (Vec::new(), Vec::new());
     let docs = match load_docs(text) {
         Ok(d) => d,
         Err(p) => {
             diags.push(diag(path, p, Level::Error));
-            return;
+            return (rules, diags);
         }
     };
     for doc in &docs {
@@ -85,6 +83,19 @@ fn load_text(
                 }
             }
         }
+    }
+    (rules, diags)
+}
+
+/// Appends files' rules and diagnostics in the files' order.
+fn collect(
+    loaded: Vec<(Vec<Rule>, Vec<Diagnostic>)>,
+    rules: &mut Vec<Rule>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for (r, d) in loaded {
+        rules.extend(r);
+        diags.extend(d);
     }
 }
 
@@ -119,17 +130,15 @@ pub fn load(opts: &LoadOptions) -> (RuleSet, Vec<Diagnostic>) {
     for (name, entries) in &opts.lists {
         lists.extend(name, entries.clone());
     }
+    // Files are read and compiled in parallel on the current rayon pool (threat lists make a
+    // few of them the larger part of a scan's start-up), and taken in order.
     let mut rules = Vec::new();
     if opts.bundled {
-        for (rel, text) in BUNDLED_RULES {
-            load_text(
-                &format!("rules/{rel}"),
-                text,
-                &lists,
-                &mut rules,
-                &mut diags,
-            );
-        }
+        let loaded = BUNDLED_RULES
+            .par_iter()
+            .map(|(rel, text)| load_text(&format!("rules/{rel}"), text, &lists))
+            .collect();
+        collect(loaded, &mut rules, &mut diags);
     }
     for p in &opts.paths {
         let files = if p.is_file() {
@@ -146,22 +155,27 @@ pub fn load(opts: &LoadOptions) -> (RuleSet, Vec<Diagnostic>) {
                 message: "no such file or folder".into(),
             });
         }
-        for f in files {
-            if f.components().any(|c| c.as_os_str() == "lists") {
-                continue;
-            }
-            let shown = f.display().to_string();
-            match std::fs::read_to_string(&f) {
-                Ok(text) => load_text(&shown, &text, &lists, &mut rules, &mut diags),
-                Err(e) => diags.push(Diagnostic {
-                    path: shown,
-                    line: 0,
-                    code: Code::YamlSyntax,
-                    level: Level::Error,
-                    message: format!("cannot read: {e}"),
-                }),
-            }
-        }
+        let loaded = files
+            .par_iter()
+            .filter(|f| !f.components().any(|c| c.as_os_str() == "lists"))
+            .map(|f| {
+                let shown = f.display().to_string();
+                match std::fs::read_to_string(f) {
+                    Ok(text) => load_text(&shown, &text, &lists),
+                    Err(e) => (
+                        Vec::new(),
+                        vec![Diagnostic {
+                            path: shown,
+                            line: 0,
+                            code: Code::YamlSyntax,
+                            level: Level::Error,
+                            message: format!("cannot read: {e}"),
+                        }],
+                    ),
+                }
+            })
+            .collect();
+        collect(loaded, &mut rules, &mut diags);
     }
     // Duplicate ids: the first wins.
     let mut seen: HashMap<String, String> = HashMap::new();
@@ -288,4 +302,66 @@ pub fn bundled_list(name: &str) -> Option<&'static str> {
 /// Paths of the bundled rule files (for `rules list`).
 pub fn bundled_files() -> impl Iterator<Item = &'static str> {
     BUNDLED_RULES.iter().map(|(p, _)| *p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rule file with one detection of id `id`.
+    fn rule(id: &str) -> String {
+        format!(
+            "title: t\nid: {id}\nlogsource: {{product: aws, service: cloudtrail}}\n\
+             detection:\n  selection:\n    eventName: X{id}\n  condition: selection\nlevel: low\n\
+             finding: {{type: \"Stealth:IAMUser/CloudTrailLoggingDisabled\", severity: 2.0}}\n\
+             tests:\n  match:\n    - {{eventName: X{id}}}\n  no_match:\n    - {{eventName: Y}}\n"
+        )
+    }
+
+    #[test]
+    fn files_compiled_in_parallel_load_in_file_order() {
+        // Sixty files, so that the pool splits them; some broken, one repeating an earlier id.
+        let dir = tempfile::tempdir().unwrap();
+        let mut want_rules = Vec::new();
+        let mut want_diags = Vec::new();
+        for i in 0..60 {
+            let name = format!("r{i:02}.yml");
+            let text = match i {
+                7 | 23 | 41 => "title: [unclosed\n".to_string(),
+                50 => rule("id-03"),
+                _ => {
+                    want_rules.push(format!("id-{i:02}"));
+                    rule(&format!("id-{i:02}"))
+                }
+            };
+            if matches!(i, 7 | 23 | 41) {
+                want_diags.push((name.clone(), Code::YamlSyntax));
+            }
+            std::fs::write(dir.path().join(&name), text).unwrap();
+        }
+        // Files under a `lists/` folder are lists, not rules.
+        std::fs::create_dir(dir.path().join("lists")).unwrap();
+        std::fs::write(dir.path().join("lists").join("zz.yml"), rule("in-lists")).unwrap();
+        want_diags.push(("r50.yml".to_string(), Code::DuplicateId));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let (set, diags) = pool.install(|| {
+            load(&LoadOptions {
+                paths: vec![dir.path().to_path_buf()],
+                ..LoadOptions::default()
+            })
+        });
+        let ids: Vec<&str> = set.rules.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, want_rules);
+        let got: Vec<(String, Code)> = diags
+            .iter()
+            .map(|d| {
+                let file = Path::new(&d.path).file_name().unwrap().to_string_lossy();
+                (file.into_owned(), d.code)
+            })
+            .collect();
+        assert_eq!(got, want_diags);
+    }
 }
