@@ -1279,6 +1279,15 @@ fn resource_ref<'s, 'r, 'a: 'r>(
     account: &'s str,
 ) -> (&'s str, Cow<'r, str>) {
     for s in specs {
+        // A flow column straight from the record (a head per correlation bucket asks).
+        if let (Event::Flow(r), crate::fields::FieldRef::Flow(f, _)) = (ev, &s.field) {
+            match r.raw(*f) {
+                Some(text) if !text.is_empty() && text != "-" => {
+                    return (s.kind.as_str(), Cow::Borrowed(text));
+                }
+                _ => continue,
+            }
+        }
         let mut vals = Vals::new();
         ev.values_ref(&s.field, &mut vals);
         for v in vals {

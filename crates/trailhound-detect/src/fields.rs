@@ -481,6 +481,10 @@ impl<'r, 'a: 'r> Event<'r, 'a> {
                 return g(Some(text));
             }
         }
+        // A flow column is its text in the record, as `values_ref` gives it.
+        if let (Event::Flow(r), FieldRef::Flow(field, _)) = (self, f) {
+            return g(r.raw(*field));
+        }
         let mut vals = Vals::new();
         self.values_ref(f, &mut vals);
         g(vals.iter().find_map(|v| v.text()))
@@ -758,6 +762,49 @@ mod tests {
             }
         }
         assert!(checked > 300, "{checked}");
+    }
+
+    #[test]
+    fn a_flow_columns_first_text_is_its_first_value() {
+        // Every column of a v5 line, present, `-` and absent (a v2 line lacks most of them).
+        use trailhound_model::{FlowField, FlowRecord, FlowSchema, LogKind};
+        let v5 = FlowSchema::parse_header(
+            "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets \
+             bytes start end action log-status vpc-id subnet-id instance-id tcp-flags type \
+             pkt-srcaddr pkt-dstaddr region az-id",
+        )
+        .expect("a header");
+        let lines = [
+            (
+                &v5,
+                "5 123456789012 eni-1 10.0.0.5 198.51.100.7 40000 443 6 3 180 1718000000 1718000060 ACCEPT OK vpc-1 subnet-1 i-0abc 2 IPv4 10.0.0.5 198.51.100.7 eu-west-1 euw1-az1",
+            ),
+            (
+                &v5,
+                "5 123456789012 eni-1 - - - - - - - 1718000000 1718000060 - NODATA - - - - - - - - -",
+            ),
+            (
+                &FlowSchema::default_v2(),
+                "2 123456789012 eni-1 10.0.0.5 198.51.100.7 40000 443 6 3 180 1718000000 1718000060 ACCEPT OK",
+            ),
+        ];
+        let mut checked = 0;
+        for (schema, line) in lines {
+            let mut ends = Vec::new();
+            let r = FlowRecord::parse(line, schema, &mut ends).expect("a valid line");
+            let ev = Event::Flow(&r);
+            for field in FlowField::ALL {
+                let f = FieldRef::resolve(LogKind::VpcFlow, Some(field.name()));
+                assert!(matches!(f, FieldRef::Flow(..)), "{field:?}");
+                let mut vals = Vals::new();
+                ev.values_ref(&f, &mut vals);
+                let want = vals.iter().find_map(|v| v.text()).map(str::to_owned);
+                let got = ev.with_first_text(&f, |t| t.map(str::to_owned));
+                assert_eq!(got, want, "{field:?} of {line}");
+                checked += usize::from(got.is_some());
+            }
+        }
+        assert!(checked > 30, "{checked}");
     }
 
     #[test]
