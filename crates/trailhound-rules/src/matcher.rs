@@ -229,7 +229,23 @@ impl NetSet {
     }
 
     /// True when any network contains `ip`.
+    ///
+    /// Inlined into its callers for the few networks of a rule's private ranges (a flow record
+    /// asks eight such sets, and the call around a few compares cost as much as they did);
+    /// larger sets and IPv6 take [`NetSet::contains_listed`].
+    #[inline]
     pub fn contains(&self, ip: IpAddr) -> bool {
+        if let IpAddr::V4(a) = ip
+            && self.v4_len <= Self::FEW
+        {
+            let a = u32::from(a);
+            return self.few_v4.iter().any(|&(mask, key)| a & mask == key);
+        }
+        self.contains_listed(ip)
+    }
+
+    /// [`NetSet::contains`] past the few networks tested one by one.
+    fn contains_listed(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(a) => {
                 let a = u32::from(a);
