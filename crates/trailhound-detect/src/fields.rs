@@ -700,6 +700,17 @@ mod tests {
         assert_eq!(ua_family("console.amazonaws.com"), "console.amazonaws.com");
     }
 
+    /// `f`'s first text in `ev` as `with_first_text` gives it, checked against the first value
+    /// `values_ref` gives (`what` names the case when they differ).
+    fn first_text_checked(ev: &Event<'_, '_>, f: &FieldRef, what: &str) -> Option<String> {
+        let mut vals = Vals::new();
+        ev.values_ref(f, &mut vals);
+        let want = vals.iter().find_map(|v| v.text()).map(str::to_owned);
+        let got = ev.with_first_text(f, |t| t.map(str::to_owned));
+        assert_eq!(got, want, "{what}");
+        got
+    }
+
     #[test]
     fn first_text_on_the_stack_is_the_first_value() {
         // Session and other ARNs, addresses of both kinds and none, agents short and long,
@@ -751,11 +762,7 @@ mod tests {
                     for name in fields {
                         let f =
                             FieldRef::resolve(trailhound_model::LogKind::CloudTrail, Some(name));
-                        let mut vals = Vals::new();
-                        ev.values_ref(&f, &mut vals);
-                        let want = vals.iter().find_map(|v| v.text()).map(str::to_owned);
-                        let got = ev.with_first_text(&f, |t| t.map(str::to_owned));
-                        assert_eq!(got, want, "{name} of {text}");
+                        let got = first_text_checked(&ev, &f, &format!("{name} of {text}"));
                         checked += usize::from(got.is_some());
                     }
                 }
@@ -796,11 +803,7 @@ mod tests {
             for field in FlowField::ALL {
                 let f = FieldRef::resolve(LogKind::VpcFlow, Some(field.name()));
                 assert!(matches!(f, FieldRef::Flow(..)), "{field:?}");
-                let mut vals = Vals::new();
-                ev.values_ref(&f, &mut vals);
-                let want = vals.iter().find_map(|v| v.text()).map(str::to_owned);
-                let got = ev.with_first_text(&f, |t| t.map(str::to_owned));
-                assert_eq!(got, want, "{field:?} of {line}");
+                let got = first_text_checked(&ev, &f, &format!("{field:?} of {line}"));
                 checked += usize::from(got.is_some());
             }
         }
