@@ -88,7 +88,7 @@ fn load_text(path: &str, text: &str, lists: &Lists) -> (Vec<Rule>, Vec<Diagnosti
 }
 
 /// Appends files' rules and diagnostics in the files' order.
-fn collect(
+fn append_in_order(
     loaded: Vec<(Vec<Rule>, Vec<Diagnostic>)>,
     rules: &mut Vec<Rule>,
     diags: &mut Vec<Diagnostic>,
@@ -138,7 +138,7 @@ pub fn load(opts: &LoadOptions) -> (RuleSet, Vec<Diagnostic>) {
             .par_iter()
             .map(|(rel, text)| load_text(&format!("rules/{rel}"), text, &lists))
             .collect();
-        collect(loaded, &mut rules, &mut diags);
+        append_in_order(loaded, &mut rules, &mut diags);
     }
     for p in &opts.paths {
         let files = if p.is_file() {
@@ -175,7 +175,7 @@ pub fn load(opts: &LoadOptions) -> (RuleSet, Vec<Diagnostic>) {
                 }
             })
             .collect();
-        collect(loaded, &mut rules, &mut diags);
+        append_in_order(loaded, &mut rules, &mut diags);
     }
     // Duplicate ids: the first wins.
     let mut seen: HashMap<String, String> = HashMap::new();
