@@ -121,6 +121,7 @@ fn read_inner<S: RecordSink>(
             read_flow_lines(
                 line.as_bytes(),
                 row_no,
+                0,
                 &schema,
                 &mut ends,
                 range,
