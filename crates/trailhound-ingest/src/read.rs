@@ -690,16 +690,19 @@ mod tests {
         assert_eq!(r.unwrap_err().code, "invalid-json");
     }
 
+    /// A sink that counts flow records.
+    struct Count(u64);
+
+    impl RecordSink for Count {
+        fn cloudtrail(&mut self, _: &CloudTrailRecord<'_>) {}
+        fn flow(&mut self, _: &FlowRecord<'_>) {
+            self.0 += 1;
+        }
+        fn dns(&mut self, _: &DnsRecord<'_>) {}
+    }
+
     #[test]
     fn flow_header_and_accounting() {
-        struct Count(u64);
-        impl RecordSink for Count {
-            fn cloudtrail(&mut self, _: &CloudTrailRecord<'_>) {}
-            fn flow(&mut self, _: &FlowRecord<'_>) {
-                self.0 += 1;
-            }
-            fn dns(&mut self, _: &DnsRecord<'_>) {}
-        }
         let data = b"version srcaddr dstaddr start end action log-status\n\
             2 10.0.0.1 10.0.0.2 100 160 ACCEPT OK\n\
             2 - - 100 160 - NODATA\n\
@@ -728,14 +731,6 @@ mod tests {
     fn a_flow_line_that_is_not_utf8_is_rejected_alone() {
         // The buffer is checked once; with a bad byte in it, each line is checked on its own,
         // and only the line holding the byte is rejected, at that byte.
-        struct Count(u64);
-        impl RecordSink for Count {
-            fn cloudtrail(&mut self, _: &CloudTrailRecord<'_>) {}
-            fn flow(&mut self, _: &FlowRecord<'_>) {
-                self.0 += 1;
-            }
-            fn dns(&mut self, _: &DnsRecord<'_>) {}
-        }
         let good = b"version srcaddr dstaddr start end action log-status\n\
             2 10.0.0.1 10.0.0.2 100 160 ACCEPT OK\n\
             2 10.0.0.3 10.0.0.4 100 160 ACCEPT OK\r\n\

@@ -773,27 +773,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn invalid_utf8_fails_a_json_object_where_it_is() {
-        // A CloudTrail object with one byte that is not UTF-8 inside a string, on line 2: the
-        // object fails with its position, as std's check reported it.
+    /// Scans one file named `name` holding `text`, as a batch of its own.
+    fn scan_one(name: &str, text: &[u8], opts: &ScanOptions) -> (Names, ScanSummary) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.json");
-        let mut text =
-            b"{\"Records\":[\n{\"eventTime\":\"2024-01-01T00:00:00Z\",\"eventName\":\"E".to_vec();
-        let at = text.len();
-        text.extend_from_slice(b"\xff\"}]}");
-        std::fs::write(&path, &text).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
         let objects = [Object {
             display: path.display().to_string(),
             path,
             size: text.len() as u64,
             layout: None,
         }];
-        let (sink, summary) = scan_batches(
+        scan_batches(
             &objects,
             &[1],
-            &ScanOptions::default(),
+            opts,
             |_| Names::default(),
             |mut a: Names, b: Names| {
                 a.0.extend(b.0);
@@ -802,7 +796,18 @@ mod tests {
             &|_| {},
             |_, _: &mut Names| {},
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn invalid_utf8_fails_a_json_object_where_it_is() {
+        // A CloudTrail object with one byte that is not UTF-8 inside a string, on line 2: the
+        // object fails with its position, as std's check reported it.
+        let mut text =
+            b"{\"Records\":[\n{\"eventTime\":\"2024-01-01T00:00:00Z\",\"eventName\":\"E".to_vec();
+        let at = text.len();
+        text.extend_from_slice(b"\xff\"}]}");
+        let (sink, summary) = scan_one("bad.json", &text, &ScanOptions::default());
         assert!(sink.0.is_empty());
         assert_eq!(summary.totals.objects_failed, 1);
         let e = &summary.errors[0];
@@ -815,8 +820,6 @@ mod tests {
     fn a_split_flow_file_reports_positions_in_the_object() {
         // A plain flow file read in chunks of about 200 bytes: the line with a bad byte is
         // rejected at its line and byte in the file, not in its chunk.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("flows.log");
         let mut text = b"version srcaddr dstaddr start end action log-status\n".to_vec();
         let mut at = 0;
         for i in 0..50 {
@@ -827,33 +830,21 @@ mod tests {
                 text.extend_from_slice(b"2 10.0.0.1 10.0.0.2 100 160 ACCEPT OK\n");
             }
         }
-        std::fs::write(&path, &text).unwrap();
-        let objects = [Object {
-            display: path.display().to_string(),
-            path,
-            size: text.len() as u64,
-            layout: None,
-        }];
         for threads in [1, 2] {
             let opts = ScanOptions {
                 threads,
                 split_bytes: 200,
                 ..ScanOptions::default()
             };
-            let (_, summary) = scan_batches(
-                &objects,
-                &[1],
-                &opts,
-                |_| Names::default(),
-                |a: Names, _: Names| a,
-                &|_| {},
-                |_, _: &mut Names| {},
-            )
-            .unwrap();
+            let (_, summary) = scan_one("flows.log", &text, &opts);
             assert_eq!(summary.totals.records_read, 50);
             assert_eq!(summary.totals.records_rejected, 1);
             let e = &summary.errors[0];
-            assert_eq!((e.line, e.byte), (Some(41), Some(at as u64)), "threads {threads}");
+            assert_eq!(
+                (e.line, e.byte),
+                (Some(41), Some(at as u64)),
+                "threads {threads}"
+            );
         }
     }
 }
