@@ -531,7 +531,7 @@ impl Plan {
             })
             .collect();
         for (r, prepared) in set.rules.iter().zip(prepared) {
-            if let Body::Detection(d) = &r.body {
+            if let (Body::Detection(d), Some((det, sigs))) = (&r.body, prepared) {
                 let i = p.rules.len() as u32;
                 by_id.insert(r.id.clone(), i);
                 match r.kind {
@@ -546,7 +546,6 @@ impl Plan {
                     LogKind::VpcFlow => p.flow.push(i),
                     LogKind::Dns => p.dns.push(i),
                 }
-                let (det, sigs) = prepared.unwrap_or_else(|| prepare(r, d));
                 let refs = per_item(&det, |it| FieldRef::resolve(r.kind, it.field.as_deref()));
                 let mut id = |sig: String| {
                     let n = items.len() as u32;
