@@ -1279,9 +1279,8 @@ fn resource_ref<'s, 'r, 'a: 'r>(
     account: &'s str,
 ) -> (&'s str, Cow<'r, str>) {
     for s in specs {
-        // A flow column straight from the record (a head per correlation bucket asks).
-        if let (Event::Flow(r), crate::fields::FieldRef::Flow(f, _)) = (ev, &s.field) {
-            match r.raw(*f) {
+        if let Some(text) = ev.flow_column(&s.field) {
+            match text {
                 Some(text) if !text.is_empty() && text != "-" => {
                     return (s.kind.as_str(), Cow::Borrowed(text));
                 }

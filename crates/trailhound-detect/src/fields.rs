@@ -481,13 +481,22 @@ impl<'r, 'a: 'r> Event<'r, 'a> {
                 return g(Some(text));
             }
         }
-        // A flow column is its text in the record, as `values_ref` gives it.
-        if let (Event::Flow(r), FieldRef::Flow(field, _)) = (self, f) {
-            return g(r.raw(*field));
+        if let Some(text) = self.flow_column(f) {
+            return g(text);
         }
         let mut vals = Vals::new();
         self.values_ref(f, &mut vals);
         g(vals.iter().find_map(|v| v.text()))
+    }
+
+    /// A flow column's text straight from the record (`Some(None)` when the record has none),
+    /// as `values_ref` would give it in a value list; `None` for any other event or field.
+    /// Correlations ask for one per record and per bucket head.
+    pub fn flow_column(&self, f: &FieldRef) -> Option<Option<&'a str>> {
+        match (self, f) {
+            (Event::Flow(r), FieldRef::Flow(field, _)) => Some(r.raw(*field)),
+            _ => None,
+        }
     }
 
     /// Every value at a resolved field.
