@@ -1017,14 +1017,18 @@ fn new_values(values: &[u64], h: &History, learned: i64) -> f64 {
 /// so results do not depend on the thread count; two values collide with probability ~2^-64.
 fn value_hash(v: &str) -> u64 {
     use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x7472_6169_6c68_6f75).hash_one(v)
+    VALUE_HASH.hash_one(v)
 }
+
+/// The fixed hasher of signal and statistic values ([`value_hash`], [`number_hash`]).
+const VALUE_HASH: foldhash::fast::FixedState =
+    foldhash::fast::FixedState::with_seed(0x7472_6169_6c68_6f75);
 
 /// The hash a `value_count` bucket keeps for a number read typed ([`flow_number`]): not the hash
 /// of its text, but every event of a correlation reads its field the one way.
 fn number_hash(n: u64) -> u64 {
     use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x7472_6169_6c68_6f75).hash_one(n)
+    VALUE_HASH.hash_one(n)
 }
 
 /// A flow record's typed column (ports, protocol, packets, bytes, TCP flags) as the parser read
