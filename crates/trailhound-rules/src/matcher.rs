@@ -244,14 +244,11 @@ impl NetSet {
         self.contains_listed(ip)
     }
 
-    /// [`NetSet::contains`] past the few networks tested one by one.
+    /// [`NetSet::contains`] past the few networks tested one by one (which it answers itself).
     fn contains_listed(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(a) => {
                 let a = u32::from(a);
-                if self.v4_len <= Self::FEW {
-                    return self.few_v4.iter().any(|&(mask, key)| a & mask == key);
-                }
                 if let Some(blocks) = &self.v4_blocks {
                     let block = (a >> 16) as usize;
                     if blocks
