@@ -653,52 +653,73 @@ impl Bucket {
     }
 }
 
-/// One group's time buckets, sorted by bucket number. Most groups hold one or two buckets, so a
-/// sorted vector costs a fraction of a `BTreeMap` (whose nodes reserve room for eleven).
-#[derive(Debug, Clone)]
-struct Buckets {
-    /// The first bucket's number (`i64::MAX` with none), kept beside the vector in the group
-    /// table: closing windows walks every group, and on a flow scan half of the visits find
-    /// nothing to close yet; they now read this instead of the vector (a cache miss each).
-    first: i64,
-    v: Vec<(i64, Bucket)>,
+/// One window correlation's open buckets, time-major: per sub-bucket (sorted by number), the
+/// buckets of the groups that have one there.
+///
+/// Group-major (a table of groups, each with its sorted buckets) was the first layout. On a flow
+/// scan nearly every DoS or port-scan event opens a group of its own, so that layout cost, per
+/// event, an allocation for the group's buckets, a cache miss in a table of a few hundred
+/// thousand groups in the batch's detector, another when the batch was merged into the scan's,
+/// and a third when its windows closed (each closing walked every group): half of a flow scan.
+/// Here each sub-bucket's table holds only the groups of those 15 seconds (a few hundred), so
+/// feeding, merging and closing stay in cache, a whole sub-bucket merges by moving its table
+/// when the other side has none, and closing walks only the sub-buckets it closes.
+#[derive(Debug, Clone, Default)]
+struct Windows {
+    slots: Vec<(i64, Slot)>,
 }
 
-impl Default for Buckets {
-    fn default() -> Self {
-        Buckets {
-            first: i64::MAX,
-            v: Vec::new(),
+/// One sub-bucket's buckets, by group.
+type Slot = HashMap<GroupId, Bucket, GroupIdHash>;
+
+impl Windows {
+    /// Sub-bucket `b`'s table, made empty if there is none.
+    fn slot(&mut self, b: i64) -> &mut Slot {
+        // Events come in roughly time order: the last sub-bucket is the usual one.
+        let i = match self.slots.last() {
+            Some((k, _)) if *k == b => self.slots.len() - 1,
+            _ => match self.slots.binary_search_by_key(&b, |(k, _)| *k) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.slots.insert(i, (b, Slot::default()));
+                    i
+                }
+            },
+        };
+        &mut self.slots[i].1
+    }
+
+    /// Open buckets.
+    fn buckets(&self) -> usize {
+        self.slots.iter().map(|(_, s)| s.len()).sum()
+    }
+
+    /// Folds another detector's buckets of the same correlation in.
+    fn merge(&mut self, theirs: Windows, cap: usize) {
+        for (b, mut slot) in theirs.slots {
+            match self.slots.binary_search_by_key(&b, |(k, _)| *k) {
+                Err(i) => self.slots.insert(i, (b, slot)),
+                Ok(i) => {
+                    let mine = &mut self.slots[i].1;
+                    // Bucket merges are symmetric: fold the smaller table into the larger.
+                    if mine.len() < slot.len() {
+                        std::mem::swap(mine, &mut slot);
+                    }
+                    for (g, bucket) in slot {
+                        match mine.entry(g) {
+                            hashbrown::hash_map::Entry::Vacant(v) => {
+                                v.insert(bucket);
+                            }
+                            hashbrown::hash_map::Entry::Occupied(mut o) => {
+                                o.get_mut().merge(bucket, cap);
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
-
-impl Buckets {
-    fn entry(&mut self, b: i64) -> &mut Bucket {
-        let i = match self.v.binary_search_by_key(&b, |(k, _)| *k) {
-            Ok(i) => i,
-            Err(i) => {
-                // Most groups hold one bucket: grow by half, not to the four slots (600 bytes)
-                // a first `push` reserves.
-                if self.v.len() == self.v.capacity() {
-                    self.v.reserve_exact((self.v.len() / 2).max(1));
-                }
-                self.v.insert(i, (b, Bucket::default()));
-                if i == 0 {
-                    self.first = b;
-                }
-                i
-            }
-        };
-        &mut self.v[i].1
-    }
-    fn len(&self) -> usize {
-        self.v.len()
-    }
-}
-
-/// Window correlation groups by [`GroupId`].
-type Groups = HashMap<GroupId, Buckets, GroupIdHash>;
 
 /// A window correlation group's identity: a 128-bit hash of its group-by values joined with
 /// U+001F (of a flow record's parsed addresses when those are the group-by, see
@@ -1059,7 +1080,7 @@ pub struct Detector {
 #[derive(Debug, Clone)]
 struct State {
     findings: HashMap<Key, Agg>,
-    corr: Vec<Groups>,
+    corr: Vec<Windows>,
     hist: Vec<Histories>,
     novel: Vec<Novels>,
     /// Per correlation: the settled `first_seen` groups, by group.
@@ -1318,7 +1339,7 @@ impl Detector {
             plan,
             st: State {
                 findings: HashMap::new(),
-                corr: vec![Groups::default(); c],
+                corr: vec![Windows::default(); c],
                 hist: vec![Histories::default(); h],
                 novel: vec![Novels::default(); c],
                 settled: vec![HashMap::default(); c],
@@ -1342,16 +1363,19 @@ impl Detector {
         &self.plan
     }
 
-    /// Size of the correlation state: (groups, time buckets).
+    /// Size of the correlation state: (groups, time buckets). Counting the groups takes a pass
+    /// over every open bucket.
     pub fn correlation_state(&self) -> (u64, u64) {
-        let groups = self.st.corr.iter().map(|g| g.len() as u64).sum();
-        let buckets = self
-            .st
-            .corr
-            .iter()
-            .flat_map(|g| g.values())
-            .map(|b| b.len() as u64)
-            .sum();
+        let mut groups = 0;
+        let mut seen: std::collections::HashSet<GroupId, GroupIdHash> = Default::default();
+        for w in &self.st.corr {
+            seen.clear();
+            for (_, slot) in &w.slots {
+                seen.extend(slot.keys().copied());
+            }
+            groups += seen.len() as u64;
+        }
+        let buckets = self.st.corr.iter().map(|w| w.buckets() as u64).sum();
         (groups, buckets)
     }
 
@@ -1425,20 +1449,7 @@ impl Detector {
             .zip(o.corr)
             .zip(&self.plan.correlations)
         {
-            let cap = c.distinct_cap;
-            for (g, buckets) in theirs {
-                match mine.entry(g) {
-                    hashbrown::hash_map::Entry::Vacant(v) => {
-                        v.insert(buckets);
-                    }
-                    hashbrown::hash_map::Entry::Occupied(mut o) => {
-                        let dest = o.get_mut();
-                        for (b, bucket) in buckets.v {
-                            dest.entry(b).merge(bucket, cap);
-                        }
-                    }
-                }
-            }
+            mine.merge(theirs, c.distinct_cap);
         }
         for (mine, theirs) in self.st.hist.iter_mut().zip(o.hist) {
             merge_keyed(mine, theirs, History::merge);
@@ -1888,8 +1899,7 @@ impl State {
             },
             None => (0.0, None),
         };
-        let buckets = self.corr[ci as usize].entry(group).or_default();
-        let bucket = buckets.entry(b);
+        let bucket = self.corr[ci as usize].slot(b).entry(group).or_default();
         bucket.count += 1;
         match c.corr.kind {
             CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => {
@@ -1925,11 +1935,15 @@ fn novelty_holds(c: &crate::plan::CorrelationRule, new: f64) -> bool {
 }
 
 /// Closes the windows of window correlation `ci` that no event at or after `horizon` can change
-/// (see [`Detector::close_windows`]), folding the matching ones into `done`.
+/// (see [`Detector::close_windows`]): judges each group's windows that start at a sub-bucket `k`
+/// with `k + span <= hb` (every sub-bucket they cover is complete), marks the buckets of those
+/// that match, drops the sub-buckets no open window can still mark, and folds their marked
+/// buckets, in time order, into the group's finding in `done` (the first one folded gives its
+/// key).
 fn close_correlation(
     plan: &Plan,
     ci: usize,
-    groups: &mut Groups,
+    w: &mut Windows,
     done: &mut HashMap<GroupId, (Agg, Key), GroupIdHash>,
     horizon: i64,
 ) {
@@ -1937,96 +1951,65 @@ fn close_correlation(
     let (width, span) = window_shape(c);
     let hb = horizon.div_euclid(width);
     let rule = (plan.rules.len() + ci) as u32; // correlations come after the detections
-    groups.retain(|g, buckets| {
-        if let Some((a, key)) = close_group(c, rule, span, hb, buckets) {
-            match done.get_mut(g) {
-                Some((x, _)) => x.merge(a),
+    let cut = w
+        .slots
+        .partition_point(|(k, _)| k.saturating_add(span) <= hb);
+    if cut == 0 {
+        return;
+    }
+    // Judged first, marked after: a window's judgement reads no marks.
+    let mut marks: Vec<(usize, usize, GroupId)> = Vec::new();
+    for si in 0..cut {
+        let start = w.slots[si].0;
+        let end = si + w.slots[si..].partition_point(|(k, _)| *k < start.saturating_add(span));
+        let (slot, later) = (&w.slots[si].1, &w.slots[si + 1..end]);
+        for (g, first) in slot {
+            let mut others = later.iter().filter_map(|(_, s)| s.get(g)).peekable();
+            // Most windows hold one bucket: judged as it is, without merging it into a fresh
+            // one (for `value_count` and the temporal kinds a heap copy of its statistic).
+            let matches = if others.peek().is_none() {
+                window_matches(c, first)
+            } else {
+                let mut win = Bucket::default();
+                win.merge_stats(first, c.distinct_cap);
+                for x in others {
+                    win.merge_stats(x, c.distinct_cap);
+                }
+                window_matches(c, &win)
+            };
+            if matches {
+                marks.push((si, end, *g));
+            }
+        }
+    }
+    for (si, end, g) in marks {
+        for (_, slot) in &mut w.slots[si..end] {
+            if let Some(x) = slot.get_mut(&g) {
+                x.marked = true;
+            }
+        }
+    }
+    for (_, slot) in w.slots.drain(..cut) {
+        for (g, x) in slot {
+            let (true, Some(head)) = (x.marked, x.head) else {
+                continue;
+            };
+            let part = head.part(rule, c, x.count, x.last);
+            match done.get_mut(&g) {
+                Some((a, _)) => a.merge(part),
                 None => {
-                    done.insert(*g, (a, key));
+                    let key = head.key(c);
+                    done.insert(g, (part, key));
                 }
             }
         }
-        !buckets.v.is_empty()
-    });
+    }
 }
 
 /// A window correlation's sub-bucket width (ms) and its timespan in sub-buckets.
 fn window_shape(c: &crate::plan::CorrelationRule) -> (i64, i64) {
     let width = (c.corr.timespan_ms / SUB_BUCKETS).max(1000);
     (width, c.corr.timespan_ms.div_euclid(width).max(1))
-}
-
-/// Judges the windows of one group that start at a bucket `k` with `k + span <= hb` (every
-/// bucket they cover is complete), marks the buckets of those that match, and removes the buckets
-/// no open window can still mark; the marked ones among them, folded in time order, are the
-/// returned part of the group's finding.
-fn close_group(
-    c: &crate::plan::CorrelationRule,
-    rule: u32,
-    span: i64,
-    hb: i64,
-    buckets: &mut Buckets,
-) -> Option<(Agg, Key)> {
-    let closed = |k: i64| k.saturating_add(span) <= hb;
-    debug_assert_eq!(
-        buckets.first,
-        buckets.v.first().map_or(i64::MAX, |(k, _)| *k)
-    );
-    if !closed(buckets.first) {
-        // Nothing to close yet (the buckets are sorted).
-        return None;
-    }
-    let b = &mut buckets.v;
-    for si in 0..b.len() {
-        let start = b[si].0;
-        if !closed(start) {
-            break;
-        }
-        let end = si + b[si..].partition_point(|(k, _)| *k < start + span);
-        // Most windows hold one bucket (a group seen in one sub-bucket only): it is judged as
-        // it is, without merging it into a fresh one (for `value_count` and the temporal kinds
-        // a heap copy of its statistic).
-        let matches = if end == si + 1 {
-            window_matches(c, &b[si].1)
-        } else {
-            let mut w = Bucket::default();
-            for (_, x) in &b[si..end] {
-                w.merge_stats(x, c.distinct_cap);
-            }
-            window_matches(c, &w)
-        };
-        if matches {
-            for (_, x) in &mut b[si..end] {
-                x.marked = true;
-            }
-        }
-    }
-    let cut = b.partition_point(|(k, _)| closed(*k));
-    let mut agg: Option<(Agg, Key)> = None;
-    for (_, x) in b.drain(..cut) {
-        if let (true, Some(head)) = (x.marked, x.head) {
-            fold_head(&mut agg, rule, c, x.count, x.last, head);
-        }
-    }
-    buckets.first = b.first().map_or(i64::MAX, |(k, _)| *k);
-    agg
-}
-
-/// Folds one matching bucket (or first-seen tuple) of a correlation group into the group's
-/// finding; the first one folded gives the key (resource, account, region).
-fn fold_head(
-    agg: &mut Option<(Agg, Key)>,
-    rule: u32,
-    c: &crate::plan::CorrelationRule,
-    count: u64,
-    last: i64,
-    head: Head,
-) {
-    let part = head.part(rule, c, count, last);
-    match agg {
-        Some((a, _)) => a.merge(part),
-        None => *agg = Some((part, head.key(c))),
-    }
 }
 
 /// Adds a group's finding to the scan's findings.
@@ -2525,16 +2508,40 @@ finding: {type: "Recon:EC2/Portscan", severity: 2.0}
     }
 
     #[test]
-    fn a_group_knows_its_first_bucket() {
-        let mut b = Buckets::default();
-        assert_eq!(b.first, i64::MAX);
-        for (k, first) in [(7, 7), (9, 7), (3, 3), (9, 3), (5, 3), (-2, -2)] {
-            b.entry(k).count += 1;
-            assert_eq!(b.first, first);
+    fn sub_buckets_stay_sorted_and_merge_bucket_by_bucket() {
+        let bucket = |count, sum| Bucket {
+            count,
+            stat: Stat::Sum(sum),
+            ..Bucket::default()
+        };
+        let mut a = Windows::default();
+        for (k, g) in [(7, 1), (9, 1), (3, 2), (9, 2), (5, 1), (-2, 3), (9, 1)] {
+            let b = a.slot(k).entry(g).or_default();
+            b.count += 1;
+            b.stat.add_sum(10.0);
         }
-        let keys: Vec<i64> = b.v.iter().map(|(k, _)| *k).collect();
+        let keys: Vec<i64> = a.slots.iter().map(|(k, _)| *k).collect();
         assert_eq!(keys, [-2, 3, 5, 7, 9]);
-        assert_eq!(b.v[4].1.count, 2);
+        assert_eq!(a.slots[4].1[&1].count, 2);
+        assert_eq!(a.buckets(), 6);
+        // The other side: a sub-bucket `a` lacks (moved as it is), and one both hold, larger on
+        // the other side (folded the other way round), with a group both hold.
+        let mut b = Windows::default();
+        b.slot(4).insert(1, bucket(5, 1.0));
+        for g in [1, 4, 5] {
+            b.slot(9).insert(g, bucket(1, 2.0));
+        }
+        a.merge(b, 16);
+        let keys: Vec<i64> = a.slots.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, [-2, 3, 4, 5, 7, 9]);
+        let nine = &a.slots[5].1;
+        let mut groups: Vec<u128> = nine.keys().copied().collect();
+        groups.sort_unstable();
+        assert_eq!(groups, [1, 2, 4, 5]);
+        assert_eq!((nine[&1].count, nine[&1].stat.sum()), (3, 22.0));
+        assert_eq!((nine[&2].count, nine[&4].count), (1, 1));
+        assert_eq!(a.slots[2].1[&1].count, 5);
+        assert_eq!(a.buckets(), 9);
     }
 
     #[test]
