@@ -564,6 +564,8 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
         range,
         max_decompressed_bytes: parse_size(&args.max_decompressed_size)?,
         lateness_ms: parse_lateness(&args.lateness)?,
+        // Only the summary file shows the count.
+        count_correlation_groups: args.summary_json.is_some(),
         ..ScanOptions::default()
     };
     let paths = if args.paths.is_empty() {

@@ -1363,9 +1363,9 @@ impl Detector {
         &self.plan
     }
 
-    /// Size of the correlation state: (groups, time buckets). Counting the groups takes a pass
-    /// over every open bucket.
-    pub fn correlation_state(&self) -> (u64, u64) {
+    /// Correlation groups with an open bucket. Takes a pass over every open bucket; see
+    /// [`Self::correlation_buckets`] for the cheap measure of the state's size.
+    pub fn correlation_groups(&self) -> u64 {
         let mut groups = 0;
         let mut seen: std::collections::HashSet<GroupId, GroupIdHash> = Default::default();
         for w in &self.st.corr {
@@ -1375,8 +1375,12 @@ impl Detector {
             }
             groups += seen.len() as u64;
         }
-        let buckets = self.st.corr.iter().map(|w| w.buckets() as u64).sum();
-        (groups, buckets)
+        groups
+    }
+
+    /// Open correlation time buckets: the size of the correlation state.
+    pub fn correlation_buckets(&self) -> u64 {
+        self.st.corr.iter().map(|w| w.buckets() as u64).sum()
     }
 
     /// The same detector, told that the windows of events before `t` (Unix ms, per log kind)

@@ -49,6 +49,10 @@ pub struct ScanOptions {
     /// every thread between two closings of the windows, little enough that the open windows
     /// stay a small part of memory.
     pub batch_bytes: u64,
+    /// Whether the detection stage counts its distinct correlation groups after each batch for
+    /// [`ScanSummary::correlation_groups`] (a pass over every open bucket, a fiftieth of a flow
+    /// scan); without it that count stays 0. Default true.
+    pub count_correlation_groups: bool,
 }
 
 /// The default lateness per kind ([`ScanOptions::lateness_ms`]). CloudTrail names a file by
@@ -72,6 +76,7 @@ impl Default for ScanOptions {
             split_bytes: 64 << 20,
             lateness_ms: Some(DEFAULT_LATENESS_MS),
             batch_bytes: 4 << 20,
+            count_correlation_groups: true,
         }
     }
 }

@@ -196,9 +196,10 @@ pub fn detect_discovered(
         Detector::merge,
         progress,
         |i, det: &mut Detector| {
-            let (g, b) = det.correlation_state();
-            peak_groups = peak_groups.max(g);
-            peak_buckets = peak_buckets.max(b);
+            peak_buckets = peak_buckets.max(det.correlation_buckets());
+            if opts.count_correlation_groups {
+                peak_groups = peak_groups.max(det.correlation_groups());
+            }
             if let Some(Some(horizon)) = horizons.get(i) {
                 det.close_windows(*horizon);
             }
