@@ -2414,6 +2414,8 @@ finding: {type: "Recon:EC2/Portscan", severity: 2.0}
             "2001:db8::1",
             "::1",
             "-",
+            // Packs as an absent address would but for its kind.
+            "0.0.0.0",
         ];
         let mut lines = Vec::new();
         for a in addrs {
