@@ -298,8 +298,8 @@ pub fn split_spaces(line: &[u8], ends: &mut Vec<u32>) {
     const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
     const LOW7: u64 = u64::from_ne_bytes([0x7f; 8]);
     ends.clear();
-    let mut words = line.chunks_exact(8);
-    let mut base = 0u32;
+    let (mut base, rest) = spaces_by_16(line, ends);
+    let mut words = rest.chunks_exact(8);
     for w in &mut words {
         let mut word = [0u8; 8];
         word.copy_from_slice(w);
@@ -317,6 +317,38 @@ pub fn split_spaces(line: &[u8], ends: &mut Vec<u32>) {
         }
     }
     ends.push(line.len() as u32);
+}
+
+/// The spaces of `line`'s whole 16-byte blocks, pushed onto `ends`, with SSE2 (a compare and a
+/// mask per block, where the word trick above takes a dozen operations per eight bytes; the
+/// split was a third of parsing a flow line); returns the offset and the bytes left.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn spaces_by_16<'l>(line: &'l [u8], ends: &mut Vec<u32>) -> (u32, &'l [u8]) {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    let mut blocks = line.chunks_exact(16);
+    let mut base = 0u32;
+    for b in &mut blocks {
+        // SAFETY: SSE2 is part of the x86_64 baseline, and the unaligned load reads the 16
+        // bytes of `b`, which has exactly 16.
+        let mut hits = unsafe {
+            let v = _mm_loadu_si128(b.as_ptr().cast());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b' ' as i8))) as u32
+        };
+        while hits != 0 {
+            ends.push(base + hits.trailing_zeros());
+            hits &= hits - 1;
+        }
+        base += 16;
+    }
+    (base, blocks.remainder())
+}
+
+/// Elsewhere the word trick does it all.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn spaces_by_16<'l>(line: &'l [u8], _ends: &mut Vec<u32>) -> (u32, &'l [u8]) {
+    (0, line)
 }
 
 /// An IP address as `std` reads it (`"10.0.0.1".parse::<IpAddr>()`), with IPv4 through the
