@@ -661,9 +661,10 @@ impl Bucket {
 /// event, an allocation for the group's buckets, a cache miss in a table of a few hundred
 /// thousand groups in the batch's detector, another when the batch was merged into the scan's,
 /// and a third when its windows closed (each closing walked every group): half of a flow scan.
-/// Here each sub-bucket's table holds only the groups of those 15 seconds (a few hundred), so
-/// feeding, merging and closing stay in cache, a whole sub-bucket merges by moving its table
-/// when the other side has none, and closing walks only the sub-buckets it closes.
+/// Here each sub-bucket's table holds only the groups of that quarter of the timespan (15 s for
+/// the DoS rules: a few hundred groups), so feeding, merging and closing mostly stay in cache, a whole sub-bucket merges by moving its table
+/// when the other side has none, and closing walks only the sub-buckets it closes (looking a
+/// group up in the few after each, which its windows cover).
 #[derive(Debug, Clone, Default)]
 struct Windows {
     slots: Vec<(i64, Slot)>,
@@ -675,7 +676,7 @@ type Slot = HashMap<GroupId, Bucket, GroupIdHash>;
 impl Windows {
     /// Sub-bucket `b`'s table, made empty if there is none.
     fn slot(&mut self, b: i64) -> &mut Slot {
-        // Events come in roughly time order: the last sub-bucket is the usual one.
+        // Events come in roughly time order, so the latest sub-bucket is tried first.
         let i = match self.slots.last() {
             Some((k, _)) if *k == b => self.slots.len() - 1,
             _ => match self.slots.binary_search_by_key(&b, |(k, _)| *k) {
@@ -2414,7 +2415,7 @@ finding: {type: "Recon:EC2/Portscan", severity: 2.0}
             "2001:db8::1",
             "::1",
             "-",
-            // Packs as an absent address would but for its kind.
+            // All-zero bits, as an absent address: only the kind tells them apart.
             "0.0.0.0",
         ];
         let mut lines = Vec::new();

@@ -80,7 +80,8 @@ pub struct ScanSummary {
     pub totals: Counters,
     /// Findings produced (filled in by the detection stage).
     pub findings: u64,
-    /// The most correlation groups held at once (filled in by the detection stage).
+    /// The most correlation groups held at once (filled in by the detection stage; 0 unless
+    /// [`crate::ScanOptions::count_correlation_groups`]).
     pub correlation_groups: u64,
     /// The most correlation time buckets held at once: the correlation state's size.
     pub correlation_buckets: u64,

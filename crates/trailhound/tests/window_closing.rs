@@ -80,6 +80,16 @@ fn closing_windows_while_scanning_changes_no_finding() {
         closed_summary.correlation_buckets,
         kept_summary.correlation_buckets
     );
+    // Groups are counted across the sub-buckets that hold them: one group, one count.
+    for s in [&kept_summary, &closed_summary] {
+        assert!(
+            0 < s.correlation_groups && s.correlation_groups < s.correlation_buckets,
+            "{} groups in {} buckets",
+            s.correlation_groups,
+            s.correlation_buckets
+        );
+    }
+    assert!(closed_summary.correlation_groups < kept_summary.correlation_groups);
 
     // A flow file delivered six hours after its records: they arrive for windows already
     // closed, and are counted.
