@@ -4,10 +4,11 @@
 //! those of a detector that keeps everything to the end, however the records are split between
 //! detectors.
 
+mod common;
+
 use std::sync::Arc;
 
-use trailhound_detect::{Detector, Finding, Plan};
-use trailhound_model::{CloudTrailRecord, PerKind, RecordSink};
+use trailhound_detect::{Finding, Plan};
 
 const RULES: &str = r#"
 title: Any call by an IAM user
@@ -16,15 +17,6 @@ name: t-activity
 logsource: {product: aws, service: cloudtrail}
 detection:
   selection: {userIdentity.type: IAMUser}
-  condition: selection
-level: informational
----
-title: ListUsers
-id: t-listusers
-name: t-listusers
-logsource: {product: aws, service: cloudtrail}
-detection:
-  selection: {eventName: ListUsers}
   condition: selection
 level: informational
 ---
@@ -60,54 +52,18 @@ finding:
     - {type: IAMPrincipal, field: userIdentity.arn}
 "#;
 
-fn plan() -> Arc<Plan> {
-    let dir = std::env::temp_dir().join(format!("trailhound-first-seen-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("rules.yml"), RULES).unwrap();
-    let (set, problems) = trailhound_rules::load(&trailhound_rules::LoadOptions {
-        paths: vec![dir.clone()],
-        ..Default::default()
-    });
-    std::fs::remove_dir_all(&dir).ok();
-    assert!(
-        problems
-            .iter()
-            .all(|p| p.level != trailhound_rules::Level::Error),
-        "{problems:?}"
-    );
-    Arc::new(Plan::new(&set, &[]))
-}
-
 /// A call by `user` at minute `min` from `ip`.
 fn ev(user: &str, min: i64, ip: &str, api: &str) -> String {
-    let t = trailhound_model::time::format_millis(1_717_200_000_000 + min * 60_000);
-    format!(
-        r#"{{"eventTime":"{t}","eventSource":"iam.amazonaws.com","eventName":"{api}","eventID":"{user}-{min}",
-        "recipientAccountId":"111122223333","awsRegion":"us-east-1","sourceIPAddress":"{ip}",
-        "userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/{user}"}}}}"#
-    )
+    common::call(user, min * 60_000, ip, api)
 }
 
-/// Batches of records, each read by two detectors (alternating records) that are merged into
-/// the scan's; after each batch the windows before its horizon (minutes) close when `close`.
+/// [`common::scan`] with horizons in minutes, settled and finished.
 fn scan(plan: &Arc<Plan>, batches: &[(Vec<String>, i64)], close: bool) -> Vec<Finding> {
-    let mut scan = Detector::new(Arc::clone(plan));
-    for (records, horizon) in batches {
-        let mut a = Detector::new(Arc::clone(plan));
-        let mut b = Detector::new(Arc::clone(plan));
-        for (i, r) in records.iter().enumerate() {
-            let rec = CloudTrailRecord::parse(r).unwrap();
-            if i % 2 == 0 {
-                a.cloudtrail(&rec);
-            } else {
-                b.cloudtrail(&rec);
-            }
-        }
-        scan = scan.merge(a.merge(b));
-        if close {
-            scan.close_windows(PerKind::uniform(1_717_200_000_000 + horizon * 60_000));
-        }
-    }
+    let batches: Vec<(Vec<String>, i64)> = batches
+        .iter()
+        .map(|(r, h)| (r.clone(), h * 60_000))
+        .collect();
+    let mut scan = common::scan(plan, &batches, close);
     scan.settle_histories();
     // Only bob's network signal in the narrow rule's history: five values, three allowed.
     assert_eq!(scan.saturated_signals(), 1);
@@ -116,7 +72,7 @@ fn scan(plan: &Arc<Plan>, batches: &[(Vec<String>, i64)], close: bool) -> Vec<Fi
 
 #[test]
 fn settling_between_batches_gives_the_findings_of_keeping_everything() {
-    let plan = plan();
+    let plan = common::plan(&[common::LIST_USERS, RULES].join("---\n"));
     // alice learns two networks in her first hour; bob learns five (more than the narrow
     // rule's three).
     let mut learn = vec![
@@ -163,8 +119,8 @@ fn settling_between_batches_gives_the_findings_of_keeping_everything() {
     // The three calls from 192.0.2.7 are one tuple (one sample), 192.0.2.8 another.
     assert_eq!(alice.count, 4);
     assert_eq!(alice.samples.len(), 2, "{:?}", alice.samples);
-    assert_eq!(alice.first_seen, 1_717_200_000_000 + 95 * 60_000);
-    assert_eq!(alice.last_seen, 1_717_200_000_000 + 140 * 60_000);
+    assert_eq!(alice.first_seen, common::T0 + 95 * 60_000);
+    assert_eq!(alice.last_seen, common::T0 + 140 * 60_000);
     assert_eq!(find("Narrow", "alice").map(|f| f.count), Some(4));
     assert_eq!(find("Wide", "bob").map(|f| f.count), Some(2));
     // bob's network signal saturated while he was learned: no value of it is new.

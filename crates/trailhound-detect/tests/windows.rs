@@ -4,21 +4,14 @@
 //! whether the windows close between batches or only at the end, and however the records are
 //! split between detectors.
 
+mod common;
+
 use std::sync::Arc;
 
-use trailhound_detect::{Detector, Finding, Plan};
-use trailhound_model::{CloudTrailRecord, PerKind, RecordSink};
+use common::T0;
+use trailhound_detect::{Finding, Plan};
 
 const RULES: &str = r#"
-title: ListUsers
-id: t-listusers
-name: t-listusers
-logsource: {product: aws, service: cloudtrail}
-detection:
-  selection: {eventName: ListUsers}
-  condition: selection
-level: informational
----
 title: Three ListUsers within a minute
 id: t-burst
 correlation:
@@ -35,62 +28,21 @@ finding:
     - {type: IAMPrincipal, field: userIdentity.arn}
 "#;
 
-const T0: i64 = 1_717_200_000_000;
-
-fn plan() -> Arc<Plan> {
-    let dir = std::env::temp_dir().join(format!("trailhound-windows-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("rules.yml"), RULES).unwrap();
-    let (set, problems) = trailhound_rules::load(&trailhound_rules::LoadOptions {
-        paths: vec![dir.clone()],
-        ..Default::default()
-    });
-    std::fs::remove_dir_all(&dir).ok();
-    assert!(
-        problems
-            .iter()
-            .all(|p| p.level != trailhound_rules::Level::Error),
-        "{problems:?}"
-    );
-    Arc::new(Plan::new(&set, &[]))
-}
-
 /// A ListUsers call by `user` at second `sec`.
 fn ev(user: &str, sec: i64) -> String {
-    let t = trailhound_model::time::format_millis(T0 + sec * 1000);
-    format!(
-        r#"{{"eventTime":"{t}","eventSource":"iam.amazonaws.com","eventName":"ListUsers","eventID":"{user}-{sec}",
-        "recipientAccountId":"111122223333","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.1",
-        "userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/{user}"}}}}"#
-    )
+    common::call(user, sec * 1000, "198.51.100.1", "ListUsers")
 }
 
-/// Batches of records, each read by two detectors (alternating records) merged into the scan's;
-/// after each batch the windows before its horizon (seconds) close when `close`.
+/// [`common::scan`] with horizons in seconds, finished.
 fn scan(plan: &Arc<Plan>, batches: &[(Vec<String>, i64)], close: bool) -> Vec<Finding> {
-    let mut scan = Detector::new(Arc::clone(plan));
-    for (records, horizon) in batches {
-        let mut a = Detector::new(Arc::clone(plan));
-        let mut b = Detector::new(Arc::clone(plan));
-        for (i, r) in records.iter().enumerate() {
-            let rec = CloudTrailRecord::parse(r).unwrap();
-            if i % 2 == 0 {
-                a.cloudtrail(&rec);
-            } else {
-                b.cloudtrail(&rec);
-            }
-        }
-        scan = scan.merge(b.merge(a));
-        if close {
-            scan.close_windows(PerKind::uniform(T0 + horizon * 1000));
-        }
-    }
-    scan.finish()
+    let batches: Vec<(Vec<String>, i64)> =
+        batches.iter().map(|(r, h)| (r.clone(), h * 1000)).collect();
+    common::scan(plan, &batches, close).finish()
 }
 
 #[test]
 fn a_matching_window_counts_every_bucket_it_covers_and_no_earlier_one() {
-    let plan = plan();
+    let plan = common::plan(&[common::LIST_USERS, RULES].join("---\n"));
     // Sub-buckets are 15 s wide. alice: one event in each of three sub-buckets of one minute.
     // bob: three events more than a minute apart. carol: an event at 0 s whose window holds
     // two events, then three from 50 s to 70 s, a window of their own. dave: his three events
