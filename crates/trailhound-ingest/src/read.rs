@@ -622,19 +622,28 @@ pub fn read_flow<S: RecordSink>(
             return;
         }
     };
-    let (body, first_line, first_byte) = if header {
-        (
-            data.get(first_end + 1..).unwrap_or(&[]),
-            2,
-            first_end as u64 + 1,
-        )
-    } else {
-        (data, 1, 0)
-    };
+    let (body, first_line, first_byte) = flow_body(data, first_end, header);
     let mut ends = Vec::with_capacity(schema.len());
     read_flow_lines(
-        body, first_line, first_byte, &schema, &mut ends, range, sink, stats,
+        body,
+        first_line,
+        first_byte as u64,
+        &schema,
+        &mut ends,
+        range,
+        sink,
+        stats,
     );
+}
+
+/// A flow object's lines after its header line (which ends at `first_end`), if it has one: the
+/// bytes, the first line's number and the first byte's offset in the object.
+pub(crate) fn flow_body(data: &[u8], first_end: usize, header: bool) -> (&[u8], u64, usize) {
+    if header {
+        (data.get(first_end + 1..).unwrap_or(&[]), 2, first_end + 1)
+    } else {
+        (data, 1, 0)
+    }
 }
 
 #[cfg(test)]

@@ -638,15 +638,7 @@ where
             return stats;
         }
     };
-    let (body, mut line, body_at) = if header {
-        (
-            data.get(first_end + 1..).unwrap_or(&[]),
-            2u64,
-            first_end + 1,
-        )
-    } else {
-        (data, 1u64, 0)
-    };
+    let (body, mut line, body_at) = crate::read::flow_body(data, first_end, header);
     let step = usize::try_from(opts.split_bytes)
         .unwrap_or(usize::MAX)
         .max(1);
