@@ -1951,7 +1951,13 @@ impl State {
         let values: SmallVec<[u64; 4]> = c
             .field_refs
             .iter()
-            .map(|f| ev.with_first_text(f, |t| value_hash(t.unwrap_or_default())))
+            .map(|f| match flow_number(ev, f) {
+                // A flow port or count as the parser read it, not rendered back into text: every
+                // event of a history reads its fields the one way (its rules' log kind).
+                Some(Some(n)) => number_hash(n),
+                Some(None) => value_hash(""),
+                None => ev.with_first_text(f, |t| value_hash(t.unwrap_or_default())),
+            })
             .collect();
         self.hist[hi].see(group, t, &values);
         values
