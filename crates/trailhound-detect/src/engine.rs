@@ -811,225 +811,83 @@ impl std::hash::Hasher for IdHasher {
 /// Separator of the values in a group key.
 const SEP: char = '\u{1f}';
 
-/// `first_seen` histories of one history (the correlations that share a group-by, fields,
-/// learning period and `max-values`), flat: per group its start and signals, and one table of
-/// (group, signal, value) → when the value was first seen.
-///
-/// The first layout was a table of groups, each with a vector of per-signal tables: an event's
-/// update went through four heap blocks (the group's entry, its vector, the signal's table and
-/// its entry), and its behaviour through three more ([`Novels`] was a table of tables with
-/// vectors for keys). A flow scan's outbound connections feed the two port-history rules, a
-/// fifth of that scan's time, and most of it was cache misses. Here an update is a lookup in
-/// the small table of groups (a few thousand: it stays in cache) and one in the flat table of
-/// values, and the behaviour one lookup more.
-#[derive(Debug, Clone, Default)]
-struct Histories {
-    groups: HashMap<GroupId, GroupHistory, GroupIdHash>,
-    seen: HashMap<Seen, i64, GroupIdHash>,
-}
-
-/// One group's part of [`Histories`].
+/// `first_seen` history of one group: when it was first seen, and when each signal value was.
 #[derive(Debug, Clone)]
-struct GroupHistory {
-    /// When the group was first seen.
+struct History {
     start: i64,
-    /// Per signal field: its values in [`Histories::seen`] (or that it saturated).
-    signals: SmallVec<[Signal; 2]>,
+    /// Per signal field: when each value (by its hash, see [`value_hash`]) was first seen.
+    seen: Vec<HashMap<u64, i64>>,
+    /// Per signal field: more than the history's `max-values` values were first seen in the
+    /// learning period; the field's values are no longer kept, and none counts as new.
+    saturated: Vec<bool>,
 }
 
-/// One signal field of a group's history.
-#[derive(Debug, Clone, Copy, Default)]
-struct Signal {
-    /// Values of the signal in [`Histories::seen`].
-    values: u32,
-    /// More than the history's `max-values` values were first seen in the learning period; the
-    /// signal's values are no longer kept, and none counts as new.
-    saturated: bool,
-}
-
-impl GroupHistory {
-    fn saturated(&self, field: u32) -> bool {
-        self.signals
-            .get(field as usize)
-            .is_some_and(|s| s.saturated)
+impl History {
+    fn new(fields: usize) -> Self {
+        History {
+            start: i64::MAX,
+            seen: vec![HashMap::new(); fields],
+            saturated: vec![false; fields],
+        }
     }
-}
-
-/// A value of a group's signal: (group, signal field, value hash, see [`value_hash`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Seen {
-    group: GroupId,
-    value: u64,
-    field: u32,
-}
-
-impl std::hash::Hash for Seen {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // The group id and the value hash are hashes already; their mix is the table's hash.
-        state.write_u128(
-            self.group
-                ^ u128::from(
-                    self.value ^ u64::from(self.field).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                ),
-        );
-    }
-}
-
-impl Histories {
-    /// Updates group `group`'s history with an event at `t` whose signal values are `values`.
-    fn see(&mut self, group: GroupId, t: i64, values: &[u64]) {
-        let g = self.groups.entry(group).or_insert_with(|| GroupHistory {
-            start: t,
-            signals: SmallVec::from_elem(Signal::default(), values.len()),
-        });
-        g.start = g.start.min(t);
-        for (field, (&value, s)) in values.iter().zip(g.signals.iter_mut()).enumerate() {
-            if s.saturated {
+    fn see(&mut self, t: i64, values: &[u64]) {
+        self.start = self.start.min(t);
+        for ((m, &v), &full) in self.seen.iter_mut().zip(values).zip(&self.saturated) {
+            if full {
                 continue;
             }
-            let key = Seen {
-                group,
-                value,
-                field: field as u32,
-            };
-            match self.seen.entry(key) {
-                hashbrown::hash_map::Entry::Occupied(mut o) => {
-                    let x = o.get_mut();
-                    *x = (*x).min(t);
-                }
-                hashbrown::hash_map::Entry::Vacant(v) => {
-                    v.insert(t);
-                    s.values += 1;
-                }
-            }
+            let x = m.entry(v).or_insert(t);
+            *x = (*x).min(t);
         }
     }
-
-    /// Folds another detector's histories in.
-    fn merge(&mut self, o: Histories) {
-        let mut saturated = false;
-        for (group, og) in o.groups {
-            match self.groups.entry(group) {
-                hashbrown::hash_map::Entry::Occupied(mut e) => {
-                    let g = e.get_mut();
-                    g.start = g.start.min(og.start);
-                    if g.signals.len() < og.signals.len() {
-                        g.signals.resize(og.signals.len(), Signal::default());
-                    }
-                    for (s, os) in g.signals.iter_mut().zip(&og.signals) {
-                        if os.saturated && !s.saturated {
-                            s.saturated = true;
-                            s.values = 0;
-                            saturated = true;
-                        }
-                    }
-                }
-                hashbrown::hash_map::Entry::Vacant(e) => {
-                    let mut og = og;
-                    for s in &mut og.signals {
-                        s.values = 0;
-                    }
-                    e.insert(og);
-                }
-            }
+    fn merge(&mut self, o: History) {
+        self.start = self.start.min(o.start);
+        if self.seen.len() < o.seen.len() {
+            self.seen.resize(o.seen.len(), HashMap::new());
+            self.saturated.resize(o.seen.len(), false);
         }
-        if saturated {
-            let groups = &self.groups;
-            self.seen
-                .retain(|k, _| groups.get(&k.group).is_none_or(|g| !g.saturated(k.field)));
-        }
-        for (k, t) in o.seen {
-            let Some(g) = self.groups.get_mut(&k.group) else {
-                continue;
-            };
-            let Some(s) = g.signals.get_mut(k.field as usize) else {
-                continue;
-            };
-            if s.saturated {
+        for (((m, om), full), ofull) in self
+            .seen
+            .iter_mut()
+            .zip(o.seen)
+            .zip(self.saturated.iter_mut())
+            .zip(o.saturated)
+        {
+            if *full || ofull {
+                *full = true;
+                *m = HashMap::new();
                 continue;
             }
-            match self.seen.entry(k) {
-                hashbrown::hash_map::Entry::Occupied(mut e) => {
-                    let x = e.get_mut();
-                    *x = (*x).min(t);
-                }
-                hashbrown::hash_map::Entry::Vacant(e) => {
-                    e.insert(t);
-                    s.values += 1;
-                }
+            for (v, t) in om {
+                let e = m.entry(v).or_insert(t);
+                *e = (*e).min(t);
             }
         }
     }
-
-    /// Settles the groups whose start is before `horizon` (no event that can still come is
-    /// earlier, so their start is fixed): of each signal only what can still matter is kept,
-    /// the values first seen in the learning period (`timespan` from the start); one first seen
-    /// after it is new and stays new, as a value missing from the history is ([`new_values`]).
-    /// A signal left with more than `cap` values is saturated. Both only ever grow with later
-    /// events, so settling between batches gives the findings of settling once at the end.
-    fn settle(&mut self, timespan: i64, cap: usize, horizon: i64) {
-        let groups = &mut self.groups;
-        let mut over = false;
-        self.seen.retain(|k, t| {
-            let Some(g) = groups.get_mut(&k.group) else {
-                return true;
-            };
-            if g.start >= horizon || *t < g.start.saturating_add(timespan) {
-                return true;
+    /// Keeps of each signal only what can still matter, once the group's start is fixed (no
+    /// event that can still come is earlier): the values first seen in the learning period
+    /// (`timespan` from the start); one first seen after it is new and stays new, as a value
+    /// missing from the history is ([`new_values`]). A signal left with more than `cap` values
+    /// is saturated. Both only ever grow with later events, so settling between batches gives
+    /// the findings of settling once at the end.
+    fn settle(&mut self, timespan: i64, cap: usize) {
+        let learned = self.start.saturating_add(timespan);
+        for (m, full) in self.seen.iter_mut().zip(self.saturated.iter_mut()) {
+            if *full {
+                continue;
             }
-            if let Some(s) = g.signals.get_mut(k.field as usize) {
-                s.values = s.values.saturating_sub(1);
-            }
-            false
-        });
-        for g in groups.values_mut().filter(|g| g.start < horizon) {
-            for s in &mut g.signals {
-                if s.values as usize > cap {
-                    s.saturated = true;
-                    s.values = 0;
-                    over = true;
-                }
+            m.retain(|_, t| *t < learned);
+            if m.len() > cap {
+                *full = true;
+                *m = HashMap::new();
             }
         }
-        if over {
-            let groups = &self.groups;
-            self.seen
-                .retain(|k, _| groups.get(&k.group).is_none_or(|g| !g.saturated(k.field)));
-        }
-    }
-
-    /// How many of a tuple's values are new to group `group`'s history: first seen at or after
-    /// `learned` (the end of its learning period), or missing from it (values first seen after
-    /// the learning period are dropped when the history settles, [`Histories::settle`]). A
-    /// saturated signal has no new values.
-    fn new_values(&self, group: GroupId, g: &GroupHistory, values: &[u64], learned: i64) -> f64 {
-        values
-            .iter()
-            .zip(&g.signals)
-            .enumerate()
-            .filter(|(field, (value, s))| {
-                !s.saturated
-                    && self
-                        .seen
-                        .get(&Seen {
-                            group,
-                            value: **value,
-                            field: *field as u32,
-                        })
-                        .is_none_or(|&t| t >= learned)
-            })
-            .count() as f64
-    }
-
-    /// Signals that saturated.
-    fn saturated(&self) -> u64 {
-        self.groups
-            .values()
-            .flat_map(|g| &g.signals)
-            .filter(|s| s.saturated)
-            .count() as u64
     }
 }
+
+/// `first_seen` histories by group ([`GroupId`], as window groups are: the group's text is never
+/// needed again, and a history lookup hashed and compared its text on every event).
+type Histories = HashMap<GroupId, History, GroupIdHash>;
 
 /// `first_seen` behaviour of one group with one tuple of signal values.
 #[derive(Debug, Clone)]
@@ -1049,32 +907,12 @@ impl Novel {
     }
 }
 
-/// `first_seen` behaviour of one correlation, by (group, tuple of signal values): one flat
-/// table, so that an event's update is one lookup (see [`Histories`]).
-type Novels = HashMap<Tuple, Novel, GroupIdHash>;
-
-/// A group and a tuple of its signal values' hashes ([`value_hash`]); kept inline up to two
-/// values (the bundled rules have one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Tuple {
-    group: GroupId,
-    values: SmallVec<[u64; 2]>,
-}
-
-impl std::hash::Hash for Tuple {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As for `Seen`: the parts are hashes already.
-        let mix = self.values.iter().fold(0u64, |h, &v| {
-            (h.rotate_left(23) ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        });
-        state.write_u128(self.group ^ u128::from(mix));
-    }
-}
+type Novels = HashMap<GroupId, HashMap<Vec<u64>, Novel>, GroupIdHash>;
 
 /// The reported part of a `first_seen` group whose learning period lies behind the closing
 /// horizon: its tuples' novelty is settled (no event that could still come is earlier than the
 /// end of the learning period), so they are folded here as the windows close instead of being
-/// kept until the end of the scan. With the history settled too ([`Histories::settle`]), a group's
+/// kept until the end of the scan. With the history settled too ([`History::settle`]), a group's
 /// state stops growing with the scan's length.
 #[derive(Debug, Clone)]
 struct Settled {
@@ -1133,20 +971,18 @@ impl Settled {
         self.tuples.extend(o.tuples);
     }
 
-    /// Judges a group's tuples against the histories `h` (where the group's part is `g`) and
-    /// folds the reported ones (after the learning period, with enough new values) into `s`;
-    /// the others are dropped.
+    /// Judges a group's tuples against its history `h` and folds the reported ones (after the
+    /// learning period, with enough new values) into `s`; the others are dropped.
     fn judge(
         s: &mut Option<Settled>,
         rule: u32,
         c: &crate::plan::CorrelationRule,
-        h: &Histories,
-        (group, g): (GroupId, &GroupHistory),
-        tuples: impl IntoIterator<Item = (SmallVec<[u64; 2]>, Novel)>,
+        h: &History,
+        tuples: impl IntoIterator<Item = (Vec<u64>, Novel)>,
     ) {
-        let learned = g.start.saturating_add(c.corr.timespan_ms);
+        let learned = h.start.saturating_add(c.corr.timespan_ms);
         for (values, n) in tuples {
-            if n.head.t >= learned && novelty_holds(c, h.new_values(group, g, &values, learned)) {
+            if n.head.t >= learned && novelty_holds(c, new_values(&values, h, learned)) {
                 Settled::fold(s, rule, c, tuple_hash(&values), n);
             }
         }
@@ -1183,6 +1019,19 @@ fn history_limits<'p>(
 fn tuple_hash(values: &[u64]) -> u64 {
     use std::hash::BuildHasher;
     foldhash::fast::FixedState::with_seed(0x7475_706c_6573_0001).hash_one(values)
+}
+
+/// How many of a tuple's values are new to the group's history `h`: first seen at or after
+/// `learned` (the end of its learning period), or missing from it (values first seen after the
+/// learning period are dropped when the history settles, [`History::settle`]). A saturated
+/// signal has no new values.
+fn new_values(values: &[u64], h: &History, learned: i64) -> f64 {
+    values
+        .iter()
+        .zip(&h.seen)
+        .zip(&h.saturated)
+        .filter(|((v, m), full)| !**full && m.get(*v).is_none_or(|&t| t >= learned))
+        .count() as f64
 }
 
 /// A value's stable 64-bit hash, for state that only needs to tell values apart (distinct
@@ -1566,7 +1415,9 @@ impl Detector {
     pub fn settle_histories(&mut self) {
         let plan = &*self.plan;
         for (hist, (timespan, cap, _)) in self.st.hist.iter_mut().zip(history_limits(plan, None)) {
-            hist.settle(timespan, cap, i64::MAX);
+            for h in hist.values_mut() {
+                h.settle(timespan, cap);
+            }
         }
     }
 
@@ -1574,7 +1425,12 @@ impl Detector {
     /// `max-values` distinct values in the group's learning period, so that none of its values
     /// counts as new. Final once the histories are settled ([`Self::settle_histories`]).
     pub fn saturated_signals(&self) -> u64 {
-        self.st.hist.iter().map(Histories::saturated).sum()
+        self.st
+            .hist
+            .iter()
+            .flat_map(|hist| hist.values())
+            .map(|h| h.saturated.iter().filter(|&&s| s).count() as u64)
+            .sum()
     }
 
     /// Records skipped because they came from a trusted address.
@@ -1601,10 +1457,12 @@ impl Detector {
             mine.merge(theirs, c.distinct_cap);
         }
         for (mine, theirs) in self.st.hist.iter_mut().zip(o.hist) {
-            mine.merge(theirs);
+            merge_keyed(mine, theirs, History::merge);
         }
         for (mine, theirs) in self.st.novel.iter_mut().zip(o.novel) {
-            merge_keyed(mine, theirs, Novel::merge);
+            for (g, tuples) in theirs {
+                merge_keyed(mine.entry(g).or_default(), tuples, Novel::merge);
+            }
         }
         for (mine, theirs) in self.st.settled.iter_mut().zip(o.settled) {
             merge_keyed(mine, theirs, Settled::merge);
@@ -1656,14 +1514,13 @@ impl Detector {
                 continue;
             };
             let rule = (plan.rules.len() + ci) as u32;
-            for (t, n) in novels {
-                let Some(g) = hist.groups.get(&t.group) else {
-                    continue;
-                };
-                let mut s = settled.remove(&t.group);
-                Settled::judge(&mut s, rule, c, hist, (t.group, g), [(t.values, n)]);
+            for (g, tuples) in novels {
+                let Some(h) = hist.get(&g) else { continue };
+                let mut s = settled.remove(&g);
+                Settled::judge(&mut s, rule, c, h, tuples);
                 if let Some(s) = s {
-                    settled.insert(t.group, s);
+                    let (key, a) = s.into_finding(c);
+                    merge_into(&mut all, key, a);
                 }
             }
             for (_, s) in settled {
@@ -1783,7 +1640,11 @@ impl State {
             let Some(hist) = self.hist.get_mut(hi) else {
                 continue;
             };
-            hist.settle(timespan, cap, horizon);
+            for h in hist.values_mut() {
+                if h.start < horizon {
+                    h.settle(timespan, cap);
+                }
+            }
         }
         for (ci, groups) in self.corr.iter_mut().enumerate() {
             let c = &plan.correlations[ci];
@@ -1804,29 +1665,27 @@ impl State {
                 ) else {
                     continue;
                 };
-                // Taken out: the tuples of groups whose start is fixed, when their learning
-                // period is fixed too and they lie inside it (behaviour inside it can never be
-                // reported, so it need not be kept), or when no event that could still come is
-                // earlier than its end (their novelty is settled: judged here).
-                let out = novels.extract_if(|t, n| {
-                    hist.groups.get(&t.group).is_some_and(|g| {
-                        let learned = g.start.saturating_add(ts);
-                        g.start < horizon && (learned <= horizon || n.head.t < learned)
-                    })
-                });
-                for (t, n) in out {
-                    let Some(g) = hist.groups.get(&t.group) else {
-                        continue;
-                    };
-                    if g.start.saturating_add(ts) > horizon {
-                        continue;
+                novels.retain(|g, tuples| {
+                    let Some(h) = hist.get(g) else { return true };
+                    if h.start >= horizon {
+                        return true;
                     }
-                    let mut s = settled.remove(&t.group);
-                    Settled::judge(&mut s, rule, c, hist, (t.group, g), [(t.values, n)]);
+                    let learned = h.start.saturating_add(ts);
+                    if learned > horizon {
+                        // The learning period is fixed: behaviour inside it can never be
+                        // reported, so it need not be kept.
+                        tuples.retain(|_, n| n.head.t >= learned);
+                        return !tuples.is_empty();
+                    }
+                    // No event that could still come is earlier than `learned`: every tuple's
+                    // novelty is settled.
+                    let mut s = settled.remove(g);
+                    Settled::judge(&mut s, rule, c, h, tuples.drain());
                     if let Some(s) = s {
-                        settled.insert(t.group, s);
+                        settled.insert(*g, s);
                     }
-                }
+                    false
+                });
                 continue;
             }
             close_correlation(plan, ci, groups, &mut self.done[ci], horizon);
@@ -1959,7 +1818,11 @@ impl State {
                 None => ev.with_first_text(f, |t| value_hash(t.unwrap_or_default())),
             })
             .collect();
-        self.hist[hi].see(group, t, &values);
+        let nf = values.len();
+        let hist = &mut self.hist[hi];
+        hist.entry(group)
+            .or_insert_with(|| History::new(nf))
+            .see(t, &values);
         values
     }
 
@@ -1990,30 +1853,27 @@ impl State {
         let specs = &c.resources;
         let strings = &mut self.strings;
         let mut head = || strings.head(specs, ev, t, account, region);
-        let key = Tuple {
-            group,
-            values: SmallVec::from_slice(values),
-        };
-        match self.novel[ci as usize].entry(key) {
-            hashbrown::hash_map::Entry::Occupied(mut o) => {
-                let n = o.get_mut();
-                if t > n.head.t {
-                    n.count += 1;
-                    n.last = n.last.max(t);
-                } else {
-                    n.merge(Novel {
+        let tuples = self.novel[ci as usize].entry(group).or_default();
+        match tuples.get_mut(values) {
+            Some(n) if t > n.head.t => {
+                n.count += 1;
+                n.last = n.last.max(t);
+            }
+            Some(n) => n.merge(Novel {
+                count: 1,
+                last: t,
+                head: head(),
+            }),
+            None => {
+                let head = head();
+                tuples.insert(
+                    values.to_vec(),
+                    Novel {
                         count: 1,
                         last: t,
-                        head: head(),
-                    });
-                }
-            }
-            hashbrown::hash_map::Entry::Vacant(v) => {
-                v.insert(Novel {
-                    count: 1,
-                    last: t,
-                    head: head(),
-                });
+                        head,
+                    },
+                );
             }
         }
     }
