@@ -889,6 +889,17 @@ impl History {
 /// needed again, and a history lookup hashed and compared its text on every event).
 type Histories = HashMap<GroupId, History, GroupIdHash>;
 
+/// The fixed starts of `first_seen` groups, per history: those of a scan's detector whose start
+/// lies behind the windows it closed, as [`Detector::learning_periods`] takes them. A detector
+/// given them ([`Detector::with_learning_periods`]) does not keep the behaviour of a group that
+/// falls inside its learning period: every value of such an event was first seen in that period,
+/// so the tuple has no new value, now or later, and is never reported (closing would drop it
+/// anyway). On a flow scan nearly every outbound connection is such behaviour of the port-history
+/// rules, and keeping it (a lookup in a table of tens of thousands of tuples, a head for every
+/// new one, and merging and dropping them batch after batch) was most of what those rules cost.
+#[derive(Debug, Clone, Default)]
+pub struct LearningPeriods(Vec<HashMap<GroupId, i64, GroupIdHash>>);
+
 /// `first_seen` behaviour of one group with one tuple of signal values.
 #[derive(Debug, Clone)]
 struct Novel {
@@ -1086,6 +1097,8 @@ struct State {
     novel: Vec<Novels>,
     /// Per correlation: the settled `first_seen` groups, by group.
     settled: Vec<HashMap<GroupId, Settled, GroupIdHash>>,
+    /// Groups whose learning period is fixed ([`LearningPeriods`]).
+    learning: Arc<LearningPeriods>,
     /// Reused buffer for group keys.
     key_buf: String,
     /// The `first_seen` history this record last updated: (record, history, group, value
@@ -1344,6 +1357,7 @@ impl Detector {
                 hist: vec![Histories::default(); h],
                 novel: vec![Novels::default(); c],
                 settled: vec![HashMap::default(); c],
+                learning: Arc::default(),
                 key_buf: String::new(),
                 seen_memo: None,
                 memo: Memo::new(items),
@@ -1388,6 +1402,36 @@ impl Detector {
     /// are closed already: events for them are counted as late ([`Self::late_events`]).
     pub fn closed_before(mut self, t: PerKind<i64>) -> Self {
         self.st.closed = t;
+        self
+    }
+
+    /// The starts of this detector's `first_seen` groups that lie behind the windows it closed
+    /// ([`Self::close_windows`]), for the detectors of the records still to come
+    /// ([`Self::with_learning_periods`]).
+    pub fn learning_periods(&self) -> LearningPeriods {
+        let plan = &*self.plan;
+        LearningPeriods(
+            self.st
+                .hist
+                .iter()
+                .zip(history_limits(plan, Some(&self.st.closed)))
+                .map(|(hist, (_, _, horizon))| {
+                    hist.iter()
+                        .filter(|(_, h)| h.start < horizon)
+                        .map(|(g, h)| (*g, h.start))
+                        .collect()
+                })
+                .collect(),
+        )
+    }
+
+    /// The same detector, told the `first_seen` groups whose start is fixed (from the scan's
+    /// detector, [`Self::learning_periods`]): it keeps no behaviour of theirs that falls inside
+    /// their learning period, which could never be reported. The findings are the same as
+    /// without it as long as no record arrives later than the windows closed (as for
+    /// [`Self::close_windows`]).
+    pub fn with_learning_periods(mut self, l: Arc<LearningPeriods>) -> Self {
+        self.st.learning = l;
         self
     }
 
@@ -1848,6 +1892,18 @@ impl State {
             self.late += 1;
         }
         if pos == 0 {
+            return;
+        }
+        // Inside a fixed learning period: the tuple's values were all first seen in it (the
+        // history has just seen them), so it has no new value and is never reported; unless the
+        // rule reports tuples without one.
+        if let Some(start) = c
+            .history
+            .and_then(|hi| self.learning.0.get(hi))
+            .and_then(|m| m.get(&group))
+            && t < start.saturating_add(c.corr.timespan_ms)
+            && !novelty_holds(c, 0.0)
+        {
             return;
         }
         let specs = &c.resources;

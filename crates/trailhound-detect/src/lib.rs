@@ -40,6 +40,6 @@ pub mod policy;
 pub mod rawtest;
 pub mod testing;
 
-pub use engine::Detector;
+pub use engine::{Detector, LearningPeriods};
 pub use finding::Finding;
 pub use plan::Plan;

@@ -146,3 +146,70 @@ fn settling_between_batches_gives_the_findings_of_keeping_everything() {
     // bob's network signal saturated while he was learned: no value of it is new.
     assert!(find("Narrow", "bob").is_none(), "{kept:?}");
 }
+
+/// Every tuple seen after the learning period, new values or not.
+const EVERY: &str = r#"
+title: ListUsers after the learning period
+id: t-every
+correlation:
+  type: first_seen
+  rules: [t-activity, t-listusers]
+  group-by: [userIdentity.arn]
+  fields: [sourceIPAddress]
+  timespan: 1h
+  condition: {gte: 0}
+level: low
+finding:
+  type: "Discovery:IAMUser/AnomalousBehavior.Every"
+  severity: 2.0
+  resource:
+    - {type: IAMPrincipal, field: userIdentity.arn}
+"#;
+
+#[test]
+fn behaviour_inside_a_fixed_learning_period_is_not_kept_and_changes_nothing() {
+    let plan = common::plan(&[common::LIST_USERS, RULES, EVERY].join("---\n"));
+    let batches = vec![
+        // carol's start is fixed once the windows before minute 20 close.
+        (vec![ev("carol", 0, "198.51.100.1", "GetUser")], 20),
+        (
+            vec![
+                // Inside her learning period, in a later batch: her detector is told it is
+                // fixed, and keeps nothing of this behaviour.
+                ev("carol", 30, "192.0.2.50", "ListUsers"),
+                ev("carol", 40, "192.0.2.51", "GetUser"),
+            ],
+            50,
+        ),
+        (
+            vec![
+                // Learned in the period, as behaviour (.50) or not (.51): not new.
+                ev("carol", 90, "192.0.2.50", "ListUsers"),
+                ev("carol", 95, "192.0.2.51", "ListUsers"),
+                // New.
+                ev("carol", 100, "192.0.2.52", "ListUsers"),
+            ],
+            200,
+        ),
+    ];
+    let finish = |mut d: Detector| {
+        d.settle_histories();
+        d.finish()
+    };
+    let kept = finish(common::scan(&plan, &batches, false));
+    let closed = finish(common::scan(&plan, &batches, true));
+    let json = |f: &[Finding]| serde_json::to_string(f).unwrap();
+    assert_eq!(json(&closed), json(&kept));
+    let find = |ty: &str| kept.iter().find(|f| f.finding_type.ends_with(ty));
+    // Only .52 is new.
+    let wide = find("Wide").expect("carol's new network");
+    assert_eq!(
+        (wide.count, wide.first_seen),
+        (1, common::T0 + 100 * 60_000)
+    );
+    // Every tuple whose first event is after the learning period: .51 and .52, not .50 (its
+    // behaviour began inside the period).
+    let every = find("Every").expect("carol's later tuples");
+    assert_eq!(every.count, 2, "{every:?}");
+    assert_eq!(every.first_seen, common::T0 + 95 * 60_000);
+}

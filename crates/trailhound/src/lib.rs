@@ -36,7 +36,7 @@ pub use trailhound_ingest as ingest;
 pub use trailhound_model as model;
 pub use trailhound_rules as rules;
 
-pub use trailhound_detect::{Detector, Finding, Plan};
+pub use trailhound_detect::{Detector, Finding, LearningPeriods, Plan};
 pub use trailhound_ingest::{
     Counters, DEFAULT_LATENESS_MS, ErrorEntry, ScanError, ScanOptions, ScanSummary, TimeRange,
 };
@@ -185,13 +185,21 @@ pub fn detect_discovered(
         }))
         .collect();
     let (mut peak_groups, mut peak_buckets) = (0, 0);
+    // The `first_seen` groups whose start the windows closed so far have fixed, for the batches
+    // read next (which batches see which of them depends on timing, not the findings).
+    let learning = std::sync::Mutex::new(std::sync::Arc::new(LearningPeriods::default()));
     let (det, scanned) = ingest::scan_batches(
         &objects,
         &ends,
         opts,
         |i| {
+            let l = learning
+                .lock()
+                .map(|l| std::sync::Arc::clone(&l))
+                .unwrap_or_default();
             Detector::new(plan.clone())
                 .closed_before(closed.get(i).copied().unwrap_or(PerKind::uniform(i64::MIN)))
+                .with_learning_periods(l)
         },
         Detector::merge,
         progress,
@@ -202,6 +210,9 @@ pub fn detect_discovered(
             }
             if let Some(Some(horizon)) = horizons.get(i) {
                 det.close_windows(*horizon);
+                if let Ok(mut l) = learning.lock() {
+                    *l = std::sync::Arc::new(det.learning_periods());
+                }
             }
         },
     )?;

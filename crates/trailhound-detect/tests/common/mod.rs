@@ -54,12 +54,14 @@ pub fn call(user: &str, ms: i64, ip: &str, api: &str) -> String {
 
 /// Batches of records, each read by two detectors (alternating records) that are merged into
 /// the scan's; after each batch the windows before its horizon (ms after [`T0`]) close when
-/// `close`. Returns the scan's detector, not finished.
+/// `close`, and the next batch's detectors are told the `first_seen` learning periods that
+/// fixed (as the scan does). Returns the scan's detector, not finished.
 pub fn scan(plan: &Arc<Plan>, batches: &[(Vec<String>, i64)], close: bool) -> Detector {
     let mut scan = Detector::new(Arc::clone(plan));
     for (records, horizon) in batches {
-        let mut a = Detector::new(Arc::clone(plan));
-        let mut b = Detector::new(Arc::clone(plan));
+        let learning = Arc::new(scan.learning_periods());
+        let mut a = Detector::new(Arc::clone(plan)).with_learning_periods(Arc::clone(&learning));
+        let mut b = Detector::new(Arc::clone(plan)).with_learning_periods(learning);
         for (i, r) in records.iter().enumerate() {
             let rec = CloudTrailRecord::parse(r).unwrap();
             if i % 2 == 0 {
