@@ -204,6 +204,10 @@ pub struct CorrelationRule {
     pub distinct_cap: usize,
     /// Its finding's resource fields, resolved (see [`ResourceRef`]).
     pub resources: Vec<ResourceRef>,
+    /// The index of the first correlation whose [`Self::resources`] equal these: correlations
+    /// of one class give an event the same head, so a record that feeds several of them (a
+    /// flow of UDP feeds three of the pack's DoS rules) has it built once.
+    pub resource_class: u32,
     /// The log kinds of the rules that feed it (its own kind if it names none that loaded):
     /// its windows can be closed once no record of these kinds can reach them.
     pub kinds: Vec<LogKind>,
@@ -634,6 +638,7 @@ impl Plan {
                     field_refs: c.fields.iter().map(resolve).collect(),
                     distinct_cap: distinct_cap(c),
                     resources: resource_refs(r, kind),
+                    resource_class: 0,
                     kinds,
                 });
             }
@@ -641,6 +646,13 @@ impl Plan {
         for v in p.ct_by_name.values_mut() {
             v.sort_unstable();
             v.dedup();
+        }
+        for i in 0..p.correlations.len() {
+            let first = p.correlations[..i]
+                .iter()
+                .position(|o| o.resources == p.correlations[i].resources)
+                .unwrap_or(i);
+            p.correlations[i].resource_class = first as u32;
         }
         p.index_flow_rules();
         p.index_dns_rules();

@@ -83,3 +83,94 @@ fn a_matching_window_counts_every_bucket_it_covers_and_no_earlier_one() {
     assert_eq!(find("dave").map(span), Some((3, 300_000, 330_000)));
     assert_eq!(kept.len(), 3);
 }
+
+/// Correlations fed by the same events, two with one resource and one with another: an event
+/// that opens a bucket in each gives each the resource its own rule names (the engine builds an
+/// event's head once for the correlations whose resources are the same, not for all of them).
+const SAME_EVENTS: &str = r#"
+title: Three ListUsers within a minute, by user
+id: t-by-user
+correlation:
+  type: event_count
+  rules: [t-listusers]
+  group-by: [userIdentity.arn]
+  timespan: 1m
+  condition: {gte: 3}
+level: low
+finding:
+  type: "Discovery:IAMUser/AnomalousBehavior"
+  severity: 2.0
+  resource:
+    - {type: IAMPrincipal, field: userIdentity.arn}
+---
+title: Three ListUsers within a minute, by user and address
+id: t-by-user-and-address
+correlation:
+  type: event_count
+  rules: [t-listusers]
+  group-by: [userIdentity.arn, sourceIPAddress]
+  timespan: 1m
+  condition: {gte: 3}
+level: low
+finding:
+  type: "Persistence:IAMUser/AnomalousBehavior"
+  severity: 3.0
+  resource:
+    - {type: IAMPrincipal, field: userIdentity.arn}
+---
+title: Three ListUsers within a minute, from one address
+id: t-by-address
+correlation:
+  type: event_count
+  rules: [t-listusers]
+  group-by: [sourceIPAddress]
+  timespan: 1m
+  condition: {gte: 3}
+level: low
+finding:
+  type: "Recon:IAMUser/NetworkPermissions"
+  severity: 2.0
+  resource:
+    - {type: IPAddress, field: sourceIPAddress}
+"#;
+
+#[test]
+fn correlations_fed_by_one_event_each_name_their_own_resource() {
+    let plan = common::plan(&[common::LIST_USERS, SAME_EVENTS].join("---\n"));
+    let events: Vec<String> = (0..3).map(|s| ev("alice", s * 10)).collect();
+    for close in [false, true] {
+        let found = scan(&plan, &[(events.clone(), 300)], close);
+        let mut got: Vec<(String, String, String, u64)> = found
+            .iter()
+            .map(|f| {
+                (
+                    f.rule_id.to_string(),
+                    f.resource.kind.clone(),
+                    f.resource.id.clone(),
+                    f.count,
+                )
+            })
+            .collect();
+        got.sort();
+        let user = "arn:aws:iam::111122223333:user/alice".to_string();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "t-by-address".into(),
+                    "IPAddress".into(),
+                    "198.51.100.1".into(),
+                    3
+                ),
+                ("t-by-user".into(), "IAMPrincipal".into(), user.clone(), 3),
+                (
+                    "t-by-user-and-address".into(),
+                    "IAMPrincipal".into(),
+                    user,
+                    3
+                ),
+            ],
+            "close = {close}"
+        );
+    }
+}
