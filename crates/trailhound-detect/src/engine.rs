@@ -451,9 +451,8 @@ impl FlowFields {
 ///
 /// It also keeps the last head it built, for the record and the correlations' resource class
 /// (see [`crate::plan::CorrelationRule::resource_class`]) it was built for: a record that feeds
-/// several correlations of one class (a flow of UDP to port 443 feeds two DoS rules, an
-/// inbound one to port 22 the SSH and the RDP brute-force rules' windows when both match) gets a
-/// copy of it. A fifth of a flow scan's heads were such repeats.
+/// several correlations of one class (a flow of UDP to port 443 or 53 feeds two DoS rules)
+/// gets a copy of it. A fifth of a flow scan's heads were such repeats.
 #[derive(Debug, Clone, Default)]
 struct Interner {
     ctxs: HashMap<u128, Arc<Ctx>, GroupIdHash>,

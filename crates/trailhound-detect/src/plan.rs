@@ -206,7 +206,7 @@ pub struct CorrelationRule {
     pub resources: Vec<ResourceRef>,
     /// The index of the first correlation whose [`Self::resources`] equal these: correlations
     /// of one class give an event the same head, so a record that feeds several of them (a
-    /// flow of UDP feeds three of the pack's DoS rules) has it built once.
+    /// flow of UDP to port 443 or 53 feeds two of the pack's DoS rules) has it built once.
     pub resource_class: u32,
     /// The log kinds of the rules that feed it (its own kind if it names none that loaded):
     /// its windows can be closed once no record of these kinds can reach them.
@@ -647,12 +647,16 @@ impl Plan {
             v.sort_unstable();
             v.dedup();
         }
-        for i in 0..p.correlations.len() {
-            let first = p.correlations[..i]
-                .iter()
-                .position(|o| o.resources == p.correlations[i].resources)
-                .unwrap_or(i);
-            p.correlations[i].resource_class = first as u32;
+        // A pack names few distinct resource lists: each correlation is compared with those.
+        let mut classes: Vec<(Vec<ResourceRef>, u32)> = Vec::new();
+        for (i, c) in p.correlations.iter_mut().enumerate() {
+            c.resource_class = match classes.iter().find(|(r, _)| *r == c.resources) {
+                Some((_, k)) => *k,
+                None => {
+                    classes.push((c.resources.clone(), i as u32));
+                    i as u32
+                }
+            };
         }
         p.index_flow_rules();
         p.index_dns_rules();
@@ -954,6 +958,29 @@ mod tests {
             ..Default::default()
         });
         Plan::new(&set, &[])
+    }
+
+    #[test]
+    fn correlations_naming_equal_resources_share_a_class() {
+        let plan = bundled_plan();
+        let cs = &plan.correlations;
+        assert!(cs.len() > 2);
+        for (i, c) in cs.iter().enumerate() {
+            let k = c.resource_class as usize;
+            // The class is the first correlation with these resources.
+            assert!(k <= i);
+            assert_eq!(cs[k].resources, c.resources, "{}", c.rule.id);
+            assert!(cs[..k].iter().all(|o| o.resources != c.resources));
+        }
+        // The pack's CloudTrail and flow correlations name different resources.
+        let class = |id: &str| {
+            cs.iter()
+                .find(|c| &*c.rule.id == id)
+                .map(|c| c.resource_class)
+                .expect("a bundled correlation")
+        };
+        assert_eq!(class("th-flow-0010"), class("th-flow-0011"));
+        assert_ne!(class("th-flow-0010"), class("th-ct-0033"));
     }
 
     #[test]
