@@ -84,25 +84,11 @@ fn a_matching_window_counts_every_bucket_it_covers_and_no_earlier_one() {
     assert_eq!(kept.len(), 3);
 }
 
-/// Correlations fed by the same events, two with one resource and one with another: an event
-/// that opens a bucket in each gives each the resource its own rule names (the engine builds an
-/// event's head once for the correlations whose resources are the same, not for all of them).
+/// With [`RULES`], correlations fed by the same events, two with one resource and one with
+/// another: an event that opens a bucket in each gives each the resource its own rule names (the
+/// engine builds an event's head once for the correlations whose resources are the same, not for
+/// all of them).
 const SAME_EVENTS: &str = r#"
-title: Three ListUsers within a minute, by user
-id: t-by-user
-correlation:
-  type: event_count
-  rules: [t-listusers]
-  group-by: [userIdentity.arn]
-  timespan: 1m
-  condition: {gte: 3}
-level: low
-finding:
-  type: "Discovery:IAMUser/AnomalousBehavior"
-  severity: 2.0
-  resource:
-    - {type: IAMPrincipal, field: userIdentity.arn}
----
 title: Three ListUsers within a minute, by user and address
 id: t-by-user-and-address
 correlation:
@@ -136,7 +122,7 @@ finding:
 
 #[test]
 fn correlations_fed_by_one_event_each_name_their_own_resource() {
-    let plan = common::plan(&[common::LIST_USERS, SAME_EVENTS].join("---\n"));
+    let plan = common::plan(&[common::LIST_USERS, RULES, SAME_EVENTS].join("---\n"));
     let events: Vec<String> = (0..3).map(|s| ev("alice", s * 10)).collect();
     for close in [false, true] {
         let found = scan(&plan, &[(events.clone(), 300)], close);
@@ -156,13 +142,13 @@ fn correlations_fed_by_one_event_each_name_their_own_resource() {
         assert_eq!(
             got,
             vec![
+                ("t-burst".into(), "IAMPrincipal".into(), user.clone(), 3),
                 (
                     "t-by-address".into(),
                     "IPAddress".into(),
                     "198.51.100.1".into(),
                     3
                 ),
-                ("t-by-user".into(), "IAMPrincipal".into(), user.clone(), 3),
                 (
                     "t-by-user-and-address".into(),
                     "IAMPrincipal".into(),
