@@ -1111,6 +1111,17 @@ fn flow_number(ev: &Event<'_, '_>, f: &crate::fields::FieldRef) -> Option<Option
     }
 }
 
+/// The hash of an event's value of `f` (`None` when it has none): a flow port or count as the
+/// parser read it ([`number_hash`]), not rendered back into text; any other value by its text
+/// ([`value_hash`]). Every event a correlation or history sees reads a field the one way (its
+/// rules' log kind), so equal values hash equally.
+fn field_hash(ev: &Event<'_, '_>, f: &crate::fields::FieldRef) -> Option<u64> {
+    match flow_number(ev, f) {
+        Some(n) => n.map(number_hash),
+        None => ev.with_first_text(f, |t| t.map(value_hash)),
+    }
+}
+
 /// The detection engine's per-thread state; also a [`RecordSink`].
 #[derive(Debug, Clone)]
 pub struct Detector {
@@ -1885,13 +1896,8 @@ impl State {
         let values: SmallVec<[u64; 4]> = c
             .field_refs
             .iter()
-            .map(|f| match flow_number(ev, f) {
-                // A flow port or count as the parser read it, not rendered back into text: every
-                // event of a history reads its fields the one way (its rules' log kind).
-                Some(Some(n)) => number_hash(n),
-                Some(None) => value_hash(""),
-                None => ev.with_first_text(f, |t| value_hash(t.unwrap_or_default())),
-            })
+            // A value the event lacks is the empty one here.
+            .map(|f| field_hash(ev, f).unwrap_or_else(|| value_hash("")))
             .collect();
         let nf = values.len();
         let hist = &mut self.hist[hi];
@@ -1983,18 +1989,16 @@ impl State {
         let sum = c.corr.kind == CorrelationKind::ValueSum;
         // value_sum adds the field's number; value_count keeps the value's hash.
         let (add, hash) = match &c.field_ref {
-            Some(f) => match flow_number(ev, f) {
-                Some(n) => match (n, sum) {
-                    (Some(n), true) => (n as f64, None),
-                    (Some(n), false) => (0.0, Some(number_hash(n))),
-                    (None, _) => (0.0, None),
-                },
-                None => ev.with_first_text(f, |t| match (t, sum) {
-                    (Some(t), true) => (t.trim().parse::<f64>().unwrap_or(0.0), None),
-                    (Some(t), false) => (0.0, Some(value_hash(t))),
-                    (None, _) => (0.0, None),
-                }),
+            Some(f) if sum => match flow_number(ev, f) {
+                Some(n) => (n.map_or(0.0, |n| n as f64), None),
+                None => (
+                    ev.with_first_text(f, |t| {
+                        t.and_then(|t| t.trim().parse::<f64>().ok()).unwrap_or(0.0)
+                    }),
+                    None,
+                ),
             },
+            Some(f) => (0.0, field_hash(ev, f)),
             None => (0.0, None),
         };
         let bucket = self.corr[ci as usize].slot(b).entry(group).or_default();
