@@ -2274,18 +2274,19 @@ fn prefiltered(plan: &Plan, ev: &Event<'_, '_>) -> smallvec::SmallVec<[u32; 8]> 
                     );
                 }
             }
-            Prefilter::Substr { field, ac, rule_of } => {
+            Prefilter::Substr {
+                field,
+                subs,
+                rule_of,
+            } => {
                 ev.values_ref(field, &mut vals);
-                // Most values match no pattern: a plain (prefiltered) search answers that first.
-                for t in vals
-                    .iter()
-                    .filter_map(|v| v.text())
-                    .filter(|t| ac.is_match(*t))
-                {
-                    cands.extend(
-                        ac.find_overlapping_iter(t)
-                            .map(|m| rule_of[m.pattern().as_usize()]),
-                    );
+                for t in vals.iter().filter_map(|v| v.text()) {
+                    with_lowercase(t, |t| {
+                        // Most values match no pattern: whether any does is answered first.
+                        if subs.is_match(t) {
+                            cands.extend(subs.matching(t).filter_map(|p| rule_of.get(p).copied()));
+                        }
+                    });
                 }
             }
             Prefilter::Eq { field, map } => {
@@ -2843,5 +2844,69 @@ finding: {type: "Recon:EC2/Portscan", severity: 2.0}
         u.times_mut(3)[1] = Some((5, 15));
         t.merge(&u, 0);
         assert_eq!(t.times(), &[None, Some((5, 20)), None]);
+    }
+
+    /// Two rules whose one required item is a substring test: one folds case (the default) and
+    /// is found through the prefilter that searches every such rule's patterns at once; the
+    /// other is `|cased`, and evaluated for every record.
+    const UA_RULES: &str = r#"
+title: Folded user agent
+id: t-ua-folded
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection: {userAgent|contains: [kali, parrot]}
+  condition: selection
+level: low
+---
+title: Cased user agent
+id: t-ua-cased
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection: {userAgent|contains|cased: [Kali, Parrot]}
+  condition: selection
+level: low
+"#;
+
+    #[test]
+    fn the_substring_prefilter_finds_what_each_rule_matches() {
+        let mut set = trailhound_rules::RuleSet::default();
+        for doc in trailhound_rules::yaml::load_docs(UA_RULES).expect("YAML") {
+            let rule = trailhound_rules::rule::parse_doc(&doc, "ua.yml", &set.lists);
+            set.rules.push(rule.expect("a valid rule"));
+        }
+        let plan = Plan::new(&set, &[]);
+        assert!(
+            plan.ct_always.len() == 1 && plan.ct_prefilters.len() == 1,
+            "the folding rule is prefiltered"
+        );
+        // (user agent, folded rule matches, cased rule matches)
+        let cases = [
+            ("aws-cli/2.15 Kali Linux", true, true),
+            ("aws-cli/2.15 kali linux", true, false),
+            ("PARROT OS", true, false),
+            ("x Parrot", true, true),
+            // Lower-cased as the rule folds a value, not only its ASCII letters: `İ` becomes `i`
+            // and a combining dot, the Kelvin sign a `k`.
+            ("aws-cli KAL\u{130}", true, false),
+            ("\u{212A}ali-rolling", true, false),
+            ("Boto3/1.34 md/Botocore", false, false),
+            ("", false, false),
+        ];
+        for (ua, folded, cased) in cases {
+            let text = format!(
+                r#"{{"eventTime":"2024-06-01T00:00:00Z","eventName":"ListBuckets","userAgent":{}}}"#,
+                serde_json::to_string(ua).expect("a string")
+            );
+            let rec = CloudTrailRecord::parse(&text).expect("a record");
+            let found: Vec<&str> = matching_rules(&plan, &rec)
+                .iter()
+                .map(|&i| plan.rules[i as usize].rule.id.as_str())
+                .collect();
+            let want: Vec<&str> = [(folded, "t-ua-folded"), (cased, "t-ua-cased")]
+                .into_iter()
+                .filter_map(|(m, id)| m.then_some(id))
+                .collect();
+            assert_eq!(found, want, "{ua:?}");
+        }
     }
 }

@@ -25,12 +25,14 @@ pub enum Prefilter {
         /// Each rule's networks.
         sets: Vec<(trailhound_rules::matcher::NetSet, u32)>,
     },
-    /// Substrings (case-insensitive): one automaton over every rule's patterns.
+    /// Substrings: one searcher over every rule's patterns. The rules fold case (a `|cased` set is
+    /// not prefiltered): their patterns are stored lower-cased, and the value is lower-cased as
+    /// their own tests lower-case it.
     Substr {
         /// The field.
         field: FieldRef,
-        /// The automaton.
-        ac: aho_corasick::AhoCorasick,
+        /// The searcher.
+        subs: trailhound_rules::matcher::Substrings,
         /// The rule of each pattern.
         rule_of: Vec<u32>,
     },
@@ -715,13 +717,10 @@ impl Plan {
         }
         for (field, pats) in substr {
             let (texts, rule_of): (Vec<String>, Vec<u32>) = pats.into_iter().unzip();
-            match aho_corasick::AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build(&texts)
-            {
-                Ok(ac) => self.ct_prefilters.push(Prefilter::Substr {
+            match trailhound_rules::matcher::Substrings::new(&texts) {
+                Ok(subs) => self.ct_prefilters.push(Prefilter::Substr {
                     field: FieldRef::resolve(LogKind::CloudTrail, Some(&field)),
-                    ac,
+                    subs,
                     rule_of,
                 }),
                 Err(_) => self.ct_always.extend(rule_of),
