@@ -3,8 +3,8 @@
 //! Sigma's string semantics (case-insensitive by default, `*`/`?` wildcards with `\` escapes,
 //! `contains`/`startswith`/`endswith`) are compiled once into the cheapest test that implements
 //! them: a hash set for plain equality, prefix and suffix lists, one searcher for all OR-ed
-//! substrings ([`Substrings`]), one `RegexSet` for the rest. Numbers, CIDRs, domains (`|domain`, name and all
-//! its subdomains), `null`, `exists` and `fieldref` have their own matchers.
+//! substrings ([`Substrings`]), one `RegexSet` for the rest. Numbers, CIDRs, domains (`|domain`,
+//! name and all its subdomains), `null`, `exists` and `fieldref` have their own matchers.
 
 use hashbrown::HashSet;
 use std::borrow::Cow;
@@ -414,6 +414,15 @@ pub fn with_lowercase<R>(v: &str, f: impl FnOnce(&str) -> R) -> R {
 /// (Teddy, SIMD) searcher, about a quarter of that on typical user agents; the automaton is kept
 /// for naming the patterns that occur, and for when there is no packed searcher (no SIMD support,
 /// an empty pattern, too many patterns).
+///
+/// ```
+/// use trailhound_rules::matcher::Substrings;
+/// let s = Substrings::new(&["exec-env/aws_lambda", "exec-env/aws_ecs"]).unwrap();
+/// let ua = "boto3/1.34 exec-env/aws_lambda_python3.12";
+/// assert!(s.is_match(ua));
+/// assert_eq!(s.matching(ua).collect::<Vec<_>>(), [0]);
+/// assert!(!s.is_match("aws-cli/2.15.30 python/3.11.8"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Substrings {
     ac: AhoCorasick,
