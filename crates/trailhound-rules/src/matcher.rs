@@ -427,7 +427,6 @@ pub fn with_lowercase<R>(v: &str, f: impl FnOnce(&str) -> R) -> R {
 pub struct Substrings {
     ac: AhoCorasick,
     packed: Option<aho_corasick::packed::Searcher>,
-    len: usize,
 }
 
 impl Substrings {
@@ -438,11 +437,7 @@ impl Substrings {
             .builder()
             .extend(patterns)
             .build();
-        Ok(Substrings {
-            ac,
-            packed,
-            len: patterns.len(),
-        })
+        Ok(Substrings { ac, packed })
     }
 
     /// True when one of the patterns occurs in `text`.
@@ -464,12 +459,12 @@ impl Substrings {
 
     /// Number of patterns.
     pub fn len(&self) -> usize {
-        self.len
+        self.ac.patterns_len()
     }
 
     /// True when there is no pattern.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// True when the packed searcher answers [`Substrings::is_match`] (for tests and `rules
