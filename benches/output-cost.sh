@@ -53,26 +53,52 @@ for i in $(seq "$RUNS"); do
       || { echo "scan with --format $f failed or printed no output line" >&2; exit 1; }
     bytes=$(du -sb "$target" | cut -f1)
     # The floor under a one-file output: as many bytes written from memory into one fresh file
-    # in the same folder (2 MiB writes, one thread: writes to one file run one at a time).
+    # in the same folder (2 MiB writes, one thread: writes to one file run one at a time); and
+    # the same bytes written by two threads, each its half at its own offsets (os.pwrite lets go
+    # of the interpreter's lock), to show whether a second writer would lower that floor.
     floor=$(python3 - "$target" "$OUT/floor.tmp" <<'PY'
-import os, sys, time
+import os, sys, threading, time
 src, dst = sys.argv[1], sys.argv[2]
 if not os.path.isfile(src):
-    print("-")
+    print("- -")
     sys.exit()
 # As many bytes as the output, from one 2 MiB buffer in the cache, as the writers' chunk buffers
 # are when they are written.
 total = os.path.getsize(src)
 with open(src, "rb") as f:
     chunk = f.read(1 << 21)
-start = time.perf_counter()
-fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-for at in range(0, total, len(chunk) or 1):
-    os.write(fd, chunk[: total - at])
-os.fsync(fd)
-os.close(fd)
-print(f"{time.perf_counter() - start:.4f}")
-os.unlink(dst)
+step = len(chunk) or 1
+
+def one():
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    for at in range(0, total, step):
+        os.write(fd, chunk[: total - at])
+    return fd
+
+def two():
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    half = (total // 2) // step * step
+    def part(lo, hi):
+        for at in range(lo, hi, step):
+            os.pwrite(fd, chunk[: min(step, hi - at)], at)
+    ts = [threading.Thread(target=part, args=r) for r in ((0, half), (half, total))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return fd
+
+took = []
+for write in (one, two):
+    start = time.perf_counter()
+    fd = write()
+    os.fsync(fd)
+    os.close(fd)
+    took.append(time.perf_counter() - start)
+    if os.path.getsize(dst) != total:
+        sys.exit(f"the floor file has {os.path.getsize(dst)} bytes, not {total}")
+    os.unlink(dst)
+print(" ".join(f"{t:.4f}" for t in took))
 PY
 )
     # "  output: 98242 findings as Jsonl in 0.085 s (4.8 % of the scan)"
@@ -84,27 +110,30 @@ python3 - "$RESULTS" "$RUNS" "$OUT" <<'PY'
 import sys, statistics, collections
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    fmt, b, n, secs, share, floor = line.split()
+    fmt, b, n, secs, share, floor, floor2 = line.split()
     secs, share = float(secs), float(share)
-    # The floor's share of the same run's scan (the scan's time is the write's over its share).
-    floor_share = None if floor == "-" or share <= 0 else 100 * float(floor) / (secs * 100 / share)
-    rows[fmt].append((int(b), int(n), secs, share, floor_share))
+    # The floors' share of the same run's scan (the scan's time is the write's over its share).
+    def of_scan(f):
+        return None if f == "-" or share <= 0 else 100 * float(f) / (secs * 100 / share)
+    rows[fmt].append((int(b), int(n), secs, share, of_scan(floor), of_scan(floor2)))
 print(f"output cost: {sys.argv[2]} alternating rounds, fresh files in {sys.argv[3].rsplit('/', 1)[0]}")
 print(f"{'format':<14} {'findings':>9} {'MB':>7} {'write s (median, range)':>26} "
-      f"{'% of scan (median, range)':>28} {'one-file floor %':>17}")
+      f"{'% of scan (median, range)':>28} {'one-file floor %':>17} {'two writers %':>14}")
 over = []
 for fmt, v in rows.items():
     secs = [x[2] for x in v]
     share = [x[3] for x in v]
-    floors = [x[4] for x in v if x[4] is not None]
     med = statistics.median(share)
     if med >= 5.0:
         over.append(fmt)
-    floor = f"{statistics.median(floors):>10.1f}" if floors else f"{'-':>10}"
+    def col(i, width):
+        fs = [x[i] for x in v if x[i] is not None]
+        return f"{statistics.median(fs):>{width}.1f}" if fs else f"{'-':>{width}}"
     print(f"{fmt:<14} {v[0][1]:>9} {v[0][0]/1e6:>7.1f} "
           f"{statistics.median(secs):>9.3f} ({min(secs):.3f}-{max(secs):.3f}) "
-          f"{med:>12.1f} ({min(share):.1f}-{max(share):.1f}) {floor}")
+          f"{med:>12.1f} ({min(share):.1f}-{max(share):.1f}) {col(4, 10)} {col(5, 14)}")
 print("at or over 5 %: " + (", ".join(over) if over else "none"))
 print("one-file floor: as many bytes as the output written from a 2 MiB buffer into one fresh file")
-print("in the same folder by one thread (fsync included), as a share of the same run's scan")
+print("in the same folder by one thread (fsync included), as a share of the same run's scan;")
+print("two writers: the same bytes written into one file by two threads, a half each")
 PY
