@@ -13,7 +13,8 @@
 # findings being ready to the file being renamed into place) and that time's share of the scan.
 # Prints, per format, the output's size, and the median and range of both; for the one-file
 # formats also the floor under them: as many bytes written from a 2 MiB buffer into one fresh
-# file by one thread (a file's writes run one at a time), as a share of the same run's scan.
+# file by one thread (a file's writes run one at a time), and by two threads writing a half each
+# at their own offsets, each as a share of the same run's scan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
